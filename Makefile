@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# The virtual environment lives in a cache outside the clone, keyed by a hash of requirements.lock and
+# the Python version, so fresh clones (CI) reuse it and any change of pins builds a new one.
+# `.venv` is a symlink to it.
+
+PYTHON_BOOT ?= python3
+TATOR_VENV_CACHE ?= $(HOME)/.cache/tator
+LOCK_HASH := $(shell (cat requirements.lock; $(PYTHON_BOOT) -c 'import sys, platform; print(sys.version, platform.machine())') | sha256sum | cut -c1-16)
+VENV_DIR := $(TATOR_VENV_CACHE)/venv-$(LOCK_HASH)
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test check lint typecheck imports validate bench lock install clean-venv
+
+# Cheap when the environment exists: the script returns at once, then .venv is (re)pointed at it.
+install:
+	@tools/install_venv.sh "$(PYTHON_BOOT)" "$(VENV_DIR)" requirements.lock
+	@ln -sfn "$(VENV_DIR)" .venv
+
+run: install
+	$(PY) -m tator
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check tator tests tools
+	$(PY) -m ruff format --check tator tests tools
+
+typecheck: install
+	$(PY) -m mypy tator
+
+imports: install
+	.venv/bin/lint-imports
+
+check: lint imports typecheck test
+
+validate: install
+	$(PY) tools/run_validation.py
+
+bench: install
+	$(PY) tools/bench/startup.py
+
+# Re-resolve the full pin set after editing requirements.in (needs the package registries).
+lock:
+	@tools/lock.sh "$(PYTHON_BOOT)"
+
+clean-venv:
+	rm -f .venv

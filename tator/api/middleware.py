@@ -1,0 +1,98 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware, so streaming and SSE responses pass untouched)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tator.api.metrics import HttpMetrics
+from tator.logging import request_id_var
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (echoed as X-Request-ID, attached to log records) and records metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope.get("method", "GET"), template, status, time.perf_counter() - started)
+            request_id_var.reset(token)
+
+
+class TokenAuthMiddleware:
+    """When an API token is configured, every request but the public ones must carry it as
+    `Authorization: Bearer <token>`, `X-API-Token: <token>`, or `?token=` (for EventSource/downloads)."""
+
+    def __init__(self, app: ASGIApp, token: str, is_public: Callable[[str, str], bool]) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.is_public = is_public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or self.is_public(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        offered = self._offered(scope)
+        if offered is not None and hmac.compare_digest(offered.encode(), self.token):
+            await self.app(scope, receive, send)
+            return
+        code = "auth_required" if offered is None else "auth_invalid"
+        message = "this server requires an API token" if offered is None else "the API token is not valid"
+        body = json.dumps({"detail": code, "message": message}).encode()
+        await send({
+            "type": "http.response.start", "status": 401,
+            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _offered(scope: Scope) -> str | None:
+        authorization = _header(scope, b"authorization")
+        if authorization and authorization.lower().startswith("bearer "):
+            return authorization[7:].strip()
+        header = _header(scope, b"x-api-token")
+        if header:
+            return header.strip()
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        values = query.get("token")
+        return values[0] if values else None

@@ -1,0 +1,63 @@
+"""System and runtime routes: health, GPU, storage, metrics, and dropping loaded models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from tator.api.deps import RegistryDep, StateDep
+from tator.health import health_summary, storage_report
+from tator.runtime.gpu_report import gpu_report
+
+router = APIRouter(tags=["system"])
+
+
+class RuntimeUnloadResponse(BaseModel):
+    status: str
+    unloaded: list[str]
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: answers as soon as the server accepts requests."""
+    return {"status": "ok"}
+
+
+@router.get("/system/gpu")
+def system_gpu() -> dict[str, Any]:
+    """CUDA devices with memory and capability; never errors (an `error` field says why none)."""
+    return gpu_report()
+
+
+@router.get("/system/storage_check")
+def system_storage_check(state: StateDep) -> dict[str, Any]:
+    """Create and probe every storage root; a symlinked root is reported, never written through."""
+    return storage_report(state)
+
+
+@router.get("/system/health_summary")
+def system_health_summary(state: StateDep) -> dict[str, Any]:
+    """GPU, storage, datasets, models and jobs in one report; partial failures listed in `errors`."""
+    return health_summary(state)
+
+
+@router.post("/runtime/unload", response_model=RuntimeUnloadResponse)
+def runtime_unload(registry: RegistryDep) -> RuntimeUnloadResponse:
+    """Drop every loaded model and free its memory; selections stay and reload on next use."""
+    return RuntimeUnloadResponse(status="unloaded", unloaded=registry.unload_all())
+
+
+@router.get("/models")
+def loaded_models(registry: RegistryDep) -> dict[str, Any]:
+    """What the registry holds now: key, device, bytes, last use."""
+    items = [vars(d) for d in registry.describe()]
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

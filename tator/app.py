@@ -1,0 +1,127 @@
+"""The composition root: `create_app(settings)` wires state, routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from tator import __version__
+from tator.api import build_api_router
+from tator.api.errors import install_error_handlers
+from tator.api.metrics import HttpMetrics
+from tator.api.middleware import RequestContextMiddleware, TokenAuthMiddleware
+from tator.logging import configure_logging
+from tator.offline import configure_model_libraries
+from tator.runtime.loaders import Loader
+from tator.settings import Settings
+from tator.state import AppState, build_state
+
+log = logging.getLogger(__name__)
+
+LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
+
+
+def default_loaders() -> dict[str, Loader]:
+    """The production loader of every model family (their modules import no heavy library)."""
+    from tator.clip import loader as clip_loader
+    from tator.qwen import loader as qwen_loader
+    from tator.rfdetr import loader as rfdetr_loader
+    from tator.sam3 import loader as sam3_loader
+    from tator.yolo import loader as yolo_loader
+
+    return {
+        "yolo": yolo_loader.load,
+        "rfdetr": rfdetr_loader.load,
+        "sam3": sam3_loader.load_sam3,
+        "sam3_tracker": sam3_loader.load_sam3_tracker,
+        "clip": clip_loader.load_clip,
+        "dinov3": clip_loader.load_dinov3,
+        "qwen": qwen_loader.load,
+    }
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = None) -> FastAPI:
+    """Build the FastAPI app. Nothing heavy happens here or at start-up: models load on first use."""
+    configure_logging(settings.log_level, settings.logs_dir)
+    configure_model_libraries(settings.uploads_dir / ".model_config", offline=settings.offline)
+    metrics = HttpMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+        state = build_state(settings, loaders if loaders is not None else default_loaders())
+        metrics.add_gauges(lambda: _state_gauges(state))
+        app.state.tator = state
+        log.info("server.started data_dir=%s zoo=%s device=%s", settings.data_dir, settings.model_zoo, settings.device)
+        try:
+            yield {"tator": state}
+        finally:
+            state.close()
+            log.info("server.stopped")
+
+    app = FastAPI(
+        title="Tator", version=__version__, lifespan=lifespan, generate_unique_id_function=_operation_id
+    )
+    app.state.metrics = metrics
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(build_api_router())
+    if settings.ui_dir is not None:
+        app.mount("/", StaticFiles(directory=settings.ui_dir, html=True, check_dir=False), name="ui")
+
+    if settings.api_token:
+        app.add_middleware(TokenAuthMiddleware, token=settings.api_token, is_public=_public_paths(settings.ui_dir))
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    origins = list(settings.cors_origins) + (["null"] if settings.cors_allow_null_origin else [])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_origin_regex=None if settings.cors_origins else LOCALHOST_ORIGINS,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Content-Disposition"],
+    )
+    return app
+
+
+def _public_paths(ui_dir: Path | None) -> "PublicPaths":
+    return PublicPaths(ui_dir)
+
+
+class PublicPaths:
+    """Requests that need no token: the liveness probe and the static UI's own files."""
+
+    def __init__(self, ui_dir: Path | None) -> None:
+        self.ui_dir = ui_dir.resolve() if ui_dir is not None else None
+
+    def __call__(self, method: str, path: str) -> bool:
+        if path == "/healthz":
+            return True
+        if self.ui_dir is None or method not in ("GET", "HEAD"):
+            return False
+        if path == "/":
+            return True
+        candidate = (self.ui_dir / path.lstrip("/")).resolve()
+        return self.ui_dir in candidate.parents and candidate.is_file()
+
+
+def _state_gauges(state: AppState) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    models = state.registry.describe()
+    return {
+        "tator_jobs": {(("status", status),): float(n) for status, n in state.jobs.counts().items()},
+        "tator_jobs_active": {(): float(state.jobs.active_count())},
+        "tator_models_loaded": {(): float(len(models))},
+        "tator_models_loaded_bytes": {(("key", m.key), ("device", m.device)): float(m.bytes) for m in models},
+        "tator_image_cache_bytes": {(): float(state.images.nbytes)},
+    }

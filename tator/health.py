@@ -1,0 +1,61 @@
+"""The system status reports: storage probe, GPU inventory and the aggregated health summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tator.runtime.gpu_report import gpu_report
+from tator.state import AppState
+
+_CLASSIFIER_SUFFIXES = (".npz", ".safetensors", ".json", ".pkl", ".joblib", ".skops")
+
+
+def storage_report(state: AppState) -> dict[str, Any]:
+    roots = state.layout.check_roots()
+    return {"ok": all(r.ok for r in roots), "roots": [asdict(r) for r in roots]}
+
+
+def _count_dirs(path: Path, *, exclude: tuple[str, ...] = ()) -> int:
+    if not path.is_dir():
+        return 0
+    return sum(1 for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in exclude)
+
+
+def _count_files(path: Path, suffixes: tuple[str, ...]) -> int:
+    if not path.is_dir():
+        return 0
+    return sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes and ".meta." not in p.name)
+
+
+def health_summary(state: AppState) -> dict[str, Any]:
+    """Aggregate of gpu, storage, datasets, models and jobs. Partial failures are listed in `errors`
+    and turn `ok` false; this never raises and never writes anything but the storage probe files."""
+    errors: list[str] = []
+    summary: dict[str, Any] = {"ok": True}
+    summary["gpu"] = gpu_report()
+    summary["storage"] = storage_report(state)
+    if not summary["storage"]["ok"]:
+        errors.append("storage_failed:" + ",".join(r["name"] for r in summary["storage"]["roots"] if not r["ok"]))
+    uploads = state.settings.uploads_dir
+    try:
+        summary["datasets"] = {"count": _count_dirs(uploads / "datasets")}
+        summary["models"] = {
+            "zoo": state.settings.model_zoo,
+            "loaded": len(state.registry.describe()),
+            "yolo_runs": _count_dirs(uploads / "yolo_runs", exclude=("datasets",)),
+            "rfdetr_runs": _count_dirs(uploads / "rfdetr_runs", exclude=("datasets",)),
+            "sam3_runs": _count_dirs(uploads / "sam3_runs", exclude=("datasets", "splits")),
+            "qwen_models": _count_dirs(uploads / "qwen_runs", exclude=("datasets", "splits")),
+            "clip_classifiers": _count_files(uploads / "classifiers", _CLASSIFIER_SUFFIXES),
+        }
+    except OSError as exc:
+        errors.append(f"listing_failed:{type(exc).__name__}: {exc}")
+    try:
+        summary["jobs"] = {"active": state.jobs.active_count(), "by_status": state.jobs.counts()}
+    except Exception as exc:  # a locked or corrupt database must show up here, not as a 500
+        errors.append(f"jobs_failed:{type(exc).__name__}: {exc}")
+    summary["errors"] = errors
+    summary["ok"] = not errors
+    return summary

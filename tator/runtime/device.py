@@ -1,0 +1,120 @@
+"""Device choice and memory hygiene. torch is imported only inside these functions."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from tator.errors import DeviceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _torch() -> Any | None:
+    """torch if it is importable (it is in production; a fake-only test process may skip it)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency of the install
+        return None
+    return torch
+
+
+def cuda_device_count() -> int:
+    """Number of visible CUDA devices, 0 without CUDA."""
+    torch = _torch()
+    if torch is None or not torch.cuda.is_available():
+        return 0
+    return int(torch.cuda.device_count())
+
+
+def resolve_device(requested: str) -> str:
+    """Turn `auto | cpu | cuda | cuda:N` into a concrete device string, refusing absent GPUs."""
+    requested = requested.strip().lower()
+    if requested == "cpu":
+        return "cpu"
+    count = cuda_device_count()
+    if requested == "auto":
+        return "cuda:0" if count else "cpu"
+    index = 0 if requested == "cuda" else int(requested.split(":", 1)[1])
+    if index >= count:
+        raise DeviceUnavailable(f"{requested} is not available ({count} CUDA devices)", device=requested)
+    return f"cuda:{index}"
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    total_mb: float
+    free_mb: float
+    compute_capability: str
+
+
+def gpu_inventory() -> list[GpuInfo]:
+    """Name, memory and capability of each CUDA device (empty without CUDA)."""
+    torch = _torch()
+    devices: list[GpuInfo] = []
+    for index in range(cuda_device_count()):
+        assert torch is not None
+        props = torch.cuda.get_device_properties(index)
+        free, total = torch.cuda.mem_get_info(index)
+        devices.append(
+            GpuInfo(
+                index=index,
+                name=str(props.name),
+                total_mb=round(total / 2**20, 2),
+                free_mb=round(free / 2**20, 2),
+                compute_capability=f"{props.major}.{props.minor}",
+            )
+        )
+    return devices
+
+
+def module_bytes(*modules: Any) -> int:
+    """Bytes held by the parameters and buffers of torch modules (each tensor counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for module in modules:
+        tensors = list(module.parameters()) + list(module.buffers())
+        for tensor in tensors:
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def trim_process_heap() -> bool:
+    """Give freed heap pages back to the OS (glibc `malloc_trim`); without it RSS stays high."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
+def release_memory() -> None:
+    """Collect garbage, empty the CUDA cache (only when torch is already imported) and trim the heap."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.ipc_collect()
+    trim_process_heap()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a CUDA out-of-memory error (matched by type when torch is loaded, else by message)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()

@@ -1,0 +1,165 @@
+"""Image input shared by every inference route: base64 or a token, decoded once, cached by content.
+
+Images are never resized here: every pixel coordinate a client sends or receives refers to the image
+exactly as uploaded. An image over the pixel limit is refused (413), not silently downscaled.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel
+
+from tator.errors import (
+    ImageBase64TooLarge,
+    ImageBytesTooLarge,
+    ImagePayloadMissing,
+    ImagePixelsTooLarge,
+    ImageTokenNotFound,
+    InvalidBase64,
+    InvalidImage,
+)
+
+
+class ImagePayload(BaseModel):
+    """The image fields of a request: `image_base64` (raw or data URL) and/or `image_token`."""
+
+    image_base64: str | None = None
+    image_token: str | None = None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    token: str
+    pixels: np.ndarray  # H x W x 3, uint8, RGB; read-only
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def to_pil(self) -> Image.Image:
+        return Image.fromarray(self.pixels, mode="RGB")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int
+    max_pixels: int
+
+
+def _strip_data_url(text: str) -> str:
+    if text.startswith("data:"):
+        _, _, text = text.partition(",")
+    return text.strip()
+
+
+def decode_base64_image(text: str, limits: ImageLimits) -> np.ndarray:
+    """Decode base64 (or a data URL) into RGB pixels, enforcing byte and pixel limits."""
+    payload = _strip_data_url(text)
+    if not payload:
+        raise ImagePayloadMissing("image_base64 is empty")
+    if len(payload) * 3 // 4 > limits.max_bytes:
+        raise ImageBase64TooLarge(f"image exceeds {limits.max_bytes} bytes", limit_bytes=limits.max_bytes)
+    try:
+        raw = base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidBase64(f"image_base64 is not valid base64: {exc}") from exc
+    return decode_image_bytes(raw, limits)
+
+
+def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
+    """Decode encoded image bytes into RGB pixels; the pixel count is checked before decoding."""
+    if len(raw) > limits.max_bytes:
+        raise ImageBytesTooLarge(f"image exceeds {limits.max_bytes} bytes", limit_bytes=limits.max_bytes)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as image:
+                width, height = image.size
+                if width * height > limits.max_pixels:
+                    raise ImagePixelsTooLarge(
+                        f"image is {width}x{height}, over the limit of {limits.max_pixels} pixels",
+                        width=width, height=height, limit_pixels=limits.max_pixels,
+                    )
+                image.load()
+                rgb = image.convert("RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImagePixelsTooLarge(f"image is too large to decode safely: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"image could not be decoded: {exc}") from exc
+    pixels = np.asarray(rgb, dtype=np.uint8)
+    pixels.setflags(write=False)
+    return pixels
+
+
+def image_token(pixels: np.ndarray) -> str:
+    """Content hash of the decoded pixels (and shape): the same picture always gets the same token."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(pixels.shape).encode())
+    digest.update(np.ascontiguousarray(pixels).data)
+    return digest.hexdigest()
+
+
+class ImageCache:
+    """Byte-bounded LRU of decoded images, keyed by token. Thread-safe."""
+
+    def __init__(self, *, max_bytes: int, max_entries: int, limits: ImageLimits) -> None:
+        self._max_bytes = max_bytes
+        self._max_entries = max_entries
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, pixels: np.ndarray) -> DecodedImage:
+        token = image_token(pixels)
+        with self._lock:
+            if token not in self._items:
+                self._items[token] = pixels
+                self._bytes += pixels.nbytes
+            self._items.move_to_end(token)
+            while self._items and (self._bytes > self._max_bytes or len(self._items) > self._max_entries):
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes
+        return DecodedImage(token=token, pixels=pixels)
+
+    def get(self, token: str) -> DecodedImage:
+        with self._lock:
+            pixels = self._items.get(token)
+            if pixels is None:
+                raise ImageTokenNotFound("image_token is unknown or expired; send image_base64", token=token[:64])
+            self._items.move_to_end(token)
+        return DecodedImage(token=token, pixels=pixels)
+
+    def resolve(self, payload: ImagePayload) -> DecodedImage:
+        """The image a request names: its base64 when present (then cached), else its token."""
+        if payload.image_base64:
+            return self.put(decode_base64_image(payload.image_base64, self.limits))
+        if payload.image_token:
+            return self.get(payload.image_token)
+        raise ImagePayloadMissing("send image_base64 or image_token")
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,76 @@
+"""Process settings, read once from `TATOR_*` environment variables by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told. Services receive plain values from it, never the object."""
+
+    model_config = SettingsConfigDict(env_prefix="TATOR_", extra="ignore", frozen=True, env_ignore_empty=True)
+
+    # Where data lives. uploads/ and logs/ sit under data_dir (the repo root by default).
+    data_dir: Path = REPO_ROOT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    # Models.
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    model_zoo: Literal["hub", "tiny"] = "hub"
+    offline: bool = True  # set the offline switches of the model libraries (no hub downloads)
+    max_loaded_models: int = Field(default=4, ge=1)
+    model_memory_budget_mb: int = Field(default=0, ge=0)  # 0 = no byte budget, only the count bound
+    model_lock_timeout_s: float = Field(default=30.0, gt=0)
+
+    # Jobs.
+    jobs_per_gpu: int = Field(default=1, ge=1)
+    cpu_job_workers: int = Field(default=1, ge=1)
+    job_log_lines: int = Field(default=300, ge=10)
+
+    # Request limits.
+    max_upload_bytes: int = Field(default=20 * 1024 * MiB, ge=1)
+    image_max_bytes: int = Field(default=100 * MiB, ge=1)
+    image_max_pixels: int = Field(default=100_000_000, ge=1)
+    image_cache_bytes: int = Field(default=1024 * MiB, ge=0)
+    image_cache_entries: int = Field(default=32, ge=1)
+
+    # HTTP.
+    api_token: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)  # empty = localhost/127.0.0.1 on any port
+    cors_allow_null_origin: bool = False  # pages opened from file:// send Origin: null
+    ui_dir: Path | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in {"auto", "cpu", "cuda"} or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError("device must be auto, cpu, cuda or cuda:N")
+
+    @field_validator("data_dir", "ui_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def database_path(self) -> Path:
+        return self.uploads_dir / "tator.sqlite3"

@@ -1,0 +1,100 @@
+"""AppState: the one long-lived mutable container, built by the app's lifespan and torn down with it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+
+from tator.jobs.executor import ThreadExecutor
+from tator.jobs.manager import JobManager
+from tator.jobs.slots import DeviceSlots
+from tator.jobs.store import JobStore
+from tator.runtime.device import cuda_device_count, resolve_device
+from tator.runtime.images import ImageCache, ImageLimits
+from tator.runtime.loaders import Loader
+from tator.runtime.registry import ModelRegistry
+from tator.settings import Settings
+from tator.storage.db import Database, SelectionStore
+from tator.storage.layout import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    layout: Layout
+    selections: SelectionStore
+    jobs: JobManager
+    registry: ModelRegistry
+    images: ImageCache
+    _base_models: dict[str, str] | None = None
+    _base_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def base_models(self) -> dict[str, str]:
+        """Family -> base model source (hub ids, or the tiny zoo's local paths, built on first use)."""
+        with self._base_lock:
+            if self._base_models is None:
+                from tator.zoo.catalog import base_model_sources
+
+                self._base_models = base_model_sources(self.settings.model_zoo, self.layout.root("zoo"))
+            return dict(self._base_models)
+
+    def close(self) -> None:
+        self.jobs.shutdown(timeout=10.0)
+        self.registry.unload_all()
+        self.images.clear()
+        self.db.close()
+
+
+def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
+    """Open the store, mark interrupted jobs, and wire the registry and job manager. Imports no torch
+    unless a CUDA device is explicitly requested (then it is checked at once)."""
+    layout = Layout(settings.uploads_dir, settings.logs_dir)
+    db = Database(settings.database_path)
+    slots = DeviceSlots(jobs_per_gpu=settings.jobs_per_gpu, cpu_workers=settings.cpu_job_workers)
+    if settings.device == "cpu":
+        slots.set_gpu_devices([])
+    else:
+        _probe_in_background(slots, settings.device)
+    jobs = JobManager(
+        JobStore(db),
+        ThreadExecutor(),
+        slots,
+        run_root=layout.root("jobs"),
+        log_lines=settings.job_log_lines,
+    )
+    registry = ModelRegistry(
+        loaders,
+        device=partial(resolve_device, settings.device),
+        max_loaded=settings.max_loaded_models,
+        memory_budget_bytes=settings.model_memory_budget_mb * 2**20,
+        lock_timeout_s=settings.model_lock_timeout_s,
+    )
+    images = ImageCache(
+        max_bytes=settings.image_cache_bytes,
+        max_entries=settings.image_cache_entries,
+        limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
+    )
+    return AppState(settings, db, layout, SelectionStore(db), jobs, registry, images)
+
+
+def _probe_in_background(slots: DeviceSlots, device: str) -> None:
+    # Probing CUDA imports torch (seconds); keep it off the start-up path so /healthz answers at once.
+    def probe() -> None:
+        try:
+            if device == "auto":
+                devices = [f"cuda:{i}" for i in range(cuda_device_count())]
+            else:
+                devices = [resolve_device(device)]
+        except Exception:
+            log.exception("device.probe_failed requested=%s", device)
+            devices = []
+        slots.set_gpu_devices(devices)
+        log.info("device.probe devices=%s", devices or ["cpu"])
+
+    threading.Thread(target=probe, name="tator-device-probe", daemon=True).start()

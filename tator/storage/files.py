@@ -1,0 +1,99 @@
+"""Atomic and bounded file writes: a reader never sees half a file, a writer never exceeds its limit."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tator.errors import UploadTooLarge
+
+CHUNK_BYTES = 1024 * 1024
+
+
+@contextlib.contextmanager
+def _temp_beside(dest: Path) -> Iterator[Path]:
+    """A temp file in dest's directory (same filesystem, so the final rename is atomic)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def atomic_write_bytes(dest: Path, data: bytes) -> None:
+    """Write `data` to `dest` through a temp file and a rename."""
+    with _temp_beside(dest) as temp:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, dest)
+
+
+def atomic_write_text(dest: Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def atomic_write_json(dest: Path, value: Any) -> None:
+    """Write JSON (indented, UTF-8) atomically."""
+    atomic_write_text(dest, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+def save_stream(src: BinaryIO, dest: Path, *, max_bytes: int) -> SavedFile:
+    """Copy a stream to `dest` in chunks; over `max_bytes` raises UploadTooLarge and writes nothing."""
+    digest = hashlib.sha256()
+    size = 0
+    with _temp_beside(dest) as temp:
+        with open(temp, "wb") as handle:
+            while chunk := src.read(CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadTooLarge(f"upload exceeds the limit of {max_bytes} bytes", limit_bytes=max_bytes)
+                digest.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, dest)
+    return SavedFile(path=dest, size=size, sha256=digest.hexdigest())
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree (or file) if present; never follows a symlink out of it."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def directory_bytes(path: Path) -> int:
+    """Total size of regular files under `path`, not following symlinks."""
+    total = 0
+    for root, _dirs, files in os.walk(path, followlinks=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
