@@ -131,7 +131,7 @@ class DeviceOutOfMemory(TatorError):
 def all_error_classes() -> list[type[TatorError]]:
     """Every TatorError subclass, recursively (used to check that codes are unique)."""
     found: list[type[TatorError]] = []
-    pending: list[type[TatorError]] = [TatorError]
+    pending: list[type[TatorError]] = list(TatorError.__subclasses__())
     while pending:
         cls = pending.pop()
         found.append(cls)

@@ -43,8 +43,8 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    request_id = request_id_var.get()
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = str(request.scope.get("tator.request_id") or request_id_var.get())
     log.error("request.crashed request_id=%s", request_id, exc_info=exc)
     body = error_body(InternalError.code, "internal server error; see the server log", request_id=request_id)
     return JSONResponse(body, status_code=500)

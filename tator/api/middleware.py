@@ -39,6 +39,7 @@ class RequestContextMiddleware:
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        scope["tator.request_id"] = request_id  # read by the 500 handler, which runs outside this middleware
         started = time.perf_counter()
         status = 500
 

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tator.errors import (
+    ImageBase64TooLarge,
+    ImageBytesTooLarge,
+    ImagePayloadMissing,
+    ImagePixelsTooLarge,
+    ImageTokenNotFound,
+    InvalidBase64,
+    InvalidImage,
+)
+from tator.runtime.images import ImageCache, ImageLimits, ImagePayload, decode_image_bytes
+
+
+def png_bytes(width: int, height: int, color: tuple[int, int, int] = (10, 20, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def cache() -> ImageCache:
+    return ImageCache(max_bytes=10_000_000, max_entries=8, limits=ImageLimits(max_bytes=5_000_000, max_pixels=4_000_000))
+
+
+def test_base64_then_token_returns_same_pixels(cache: ImageCache) -> None:
+    first = cache.resolve(ImagePayload(image_base64=b64(png_bytes(40, 30))))
+    assert (first.width, first.height) == (40, 30)
+    again = cache.resolve(ImagePayload(image_token=first.token))
+    assert again.token == first.token
+    assert np.array_equal(again.pixels, first.pixels)
+
+
+def test_data_url_and_same_content_same_token(cache: ImageCache) -> None:
+    a = cache.resolve(ImagePayload(image_base64="data:image/png;base64," + b64(png_bytes(8, 8))))
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(buffer, format="BMP")
+    b = cache.resolve(ImagePayload(image_base64=b64(buffer.getvalue())))
+    assert a.token == b.token  # the token hashes decoded pixels, not the file encoding
+
+
+def test_large_image_is_not_downscaled(cache: ImageCache) -> None:
+    image = cache.resolve(ImagePayload(image_base64=b64(png_bytes(5000, 400))))
+    assert (image.width, image.height) == (5000, 400)
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (ImagePayload(), ImagePayloadMissing),
+        (ImagePayload(image_base64="data:image/png;base64,"), ImagePayloadMissing),
+        (ImagePayload(image_base64="!!!notbase64!!!"), InvalidBase64),
+        (ImagePayload(image_base64=b64(b"not an image at all")), InvalidImage),
+        (ImagePayload(image_base64=b64(png_bytes(20, 20)[:40])), InvalidImage),
+        (ImagePayload(image_token="f" * 32), ImageTokenNotFound),
+    ],
+)
+def test_bad_payloads_get_stable_errors(cache: ImageCache, payload: ImagePayload, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        cache.resolve(payload)
+
+
+def test_byte_and_pixel_limits() -> None:
+    tight = ImageCache(max_bytes=10**8, max_entries=4, limits=ImageLimits(max_bytes=1000, max_pixels=100))
+    with pytest.raises(ImageBase64TooLarge):
+        tight.resolve(ImagePayload(image_base64="A" * 5000))
+    with pytest.raises(ImageBytesTooLarge):
+        decode_image_bytes(b"x" * 2000, tight.limits)
+    with pytest.raises(ImagePixelsTooLarge):
+        tight.resolve(ImagePayload(image_base64=b64(png_bytes(11, 10))))
+
+
+def test_cache_is_byte_bounded_lru() -> None:
+    one = 50 * 50 * 3
+    cache = ImageCache(max_bytes=2 * one, max_entries=10, limits=ImageLimits(max_bytes=10**6, max_pixels=10**6))
+    tokens = [cache.resolve(ImagePayload(image_base64=b64(png_bytes(50, 50, (i, 0, 0))))).token for i in range(3)]
+    assert len(cache) == 2
+    assert cache.nbytes == 2 * one
+    with pytest.raises(ImageTokenNotFound):
+        cache.get(tokens[0])
+    cache.get(tokens[2])
