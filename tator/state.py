@@ -12,7 +12,8 @@ from tator.jobs.executor import ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
-from tator.runtime.device import cuda_device_count, resolve_device
+from tator.runtime.device import resolve_device
+from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
 from tator.runtime.loaders import Loader
 from tator.runtime.registry import ModelRegistry
@@ -56,11 +57,11 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     unless a CUDA device is explicitly requested (then it is checked at once)."""
     layout = Layout(settings.uploads_dir, settings.logs_dir)
     db = Database(settings.database_path)
-    slots = DeviceSlots(jobs_per_gpu=settings.jobs_per_gpu, cpu_workers=settings.cpu_job_workers)
-    if settings.device == "cpu":
-        slots.set_gpu_devices([])
-    else:
-        _probe_in_background(slots, settings.device)
+    slots = DeviceSlots(
+        jobs_per_gpu=settings.jobs_per_gpu,
+        cpu_workers=settings.cpu_job_workers,
+        gpu_devices=_job_gpu_devices(settings.device),
+    )
     jobs = JobManager(
         JobStore(db),
         ThreadExecutor(),
@@ -83,18 +84,11 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     return AppState(settings, db, layout, SelectionStore(db), jobs, registry, images)
 
 
-def _probe_in_background(slots: DeviceSlots, device: str) -> None:
-    # Probing CUDA imports torch (seconds); keep it off the start-up path so /healthz answers at once.
-    def probe() -> None:
-        try:
-            if device == "auto":
-                devices = [f"cuda:{i}" for i in range(cuda_device_count())]
-            else:
-                devices = [resolve_device(device)]
-        except Exception:
-            log.exception("device.probe_failed requested=%s", device)
-            devices = []
-        slots.set_gpu_devices(devices)
-        log.info("device.probe devices=%s", devices or ["cpu"])
-
-    threading.Thread(target=probe, name="tator-device-probe", daemon=True).start()
+def _job_gpu_devices(device: str) -> list[str]:
+    """The CUDA devices heavy jobs may be scheduled on (NVML: no torch import at start-up)."""
+    if device == "cpu":
+        return []
+    visible = visible_cuda_devices()
+    if device.startswith("cuda:"):
+        return [device] if device in visible else []
+    return visible

@@ -102,10 +102,19 @@ def trim_process_heap() -> bool:
         return False
 
 
+def imported_torch() -> Any | None:
+    """torch if some code already imported it completely; never triggers (or races) the import."""
+    torch = sys.modules.get("torch")
+    # While another thread is still importing torch, its module object exists but is half-built.
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return None
+    return torch if hasattr(torch, "cuda") else None
+
+
 def release_memory() -> None:
     """Collect garbage, empty the CUDA cache (only when torch is already imported) and trim the heap."""
     gc.collect()
-    torch = sys.modules.get("torch")
+    torch = imported_torch()
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.ipc_collect()
@@ -114,7 +123,7 @@ def release_memory() -> None:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for a CUDA out-of-memory error (matched by type when torch is loaded, else by message)."""
-    torch = sys.modules.get("torch")
+    torch = imported_torch()
     if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     return "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -38,3 +39,29 @@ def gpu_report() -> dict[str, Any]:
             pynvml.nvmlShutdown()
         except Exception:
             pass
+
+
+def visible_cuda_devices() -> list[str]:
+    """`cuda:0..N-1` for the devices this process may use (NVML count, narrowed by
+    CUDA_VISIBLE_DEVICES), without importing torch; empty on a host without NVIDIA driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            count = int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        entries = [e.strip() for e in visible.split(",") if e.strip()]
+        # CUDA stops at the first invalid entry; "-1" or "" hides every device.
+        valid = []
+        for entry in entries:
+            if not (entry.isdigit() and int(entry) < count) and not entry.startswith(("GPU-", "MIG-")):
+                break
+            valid.append(entry)
+        count = len(valid)
+    return [f"cuda:{i}" for i in range(count)]
