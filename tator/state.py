@@ -17,6 +17,7 @@ from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
 from tator.runtime.loaders import Loader
 from tator.runtime.registry import ModelRegistry
+from tator.runtime.selections import ModelSelections
 from tator.settings import Settings
 from tator.storage.db import Database, SelectionStore
 from tator.storage.layout import Layout
@@ -29,7 +30,7 @@ class AppState:
     settings: Settings
     db: Database
     layout: Layout
-    selections: SelectionStore
+    selections: ModelSelections
     jobs: JobManager
     registry: ModelRegistry
     images: ImageCache
@@ -81,7 +82,7 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         max_entries=settings.image_cache_entries,
         limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
     )
-    return AppState(settings, db, layout, SelectionStore(db), jobs, registry, images)
+    return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images)
 
 
 def _job_gpu_devices(device: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -51,10 +52,14 @@ def runtime_unload(registry: RegistryDep) -> RuntimeUnloadResponse:
 
 
 @router.get("/models")
-def loaded_models(registry: RegistryDep) -> dict[str, Any]:
-    """What the registry holds now: key, device, bytes, last use."""
-    items = [vars(d) for d in registry.describe()]
-    return {"items": items, "total": len(items)}
+def loaded_models(state: StateDep) -> dict[str, Any]:
+    """What is loaded now (key, device, bytes, last use) and what each slot has selected."""
+    items = [asdict(d) for d in state.registry.describe()]
+    selected = {
+        slot: {"family": s.spec.family, "source": s.spec.source, "key": s.spec.key, **s.meta}
+        for slot, s in state.selections.all().items()
+    }
+    return {"items": items, "total": len(items), "selected": selected}
 
 
 @router.get("/metrics", include_in_schema=False)
