@@ -70,9 +70,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
             state.close()
             log.info("server.stopped")
 
-    app = FastAPI(
-        title="Tator", version=__version__, lifespan=lifespan, generate_unique_id_function=_operation_id
-    )
+    app = FastAPI(title="Tator", version=__version__, lifespan=lifespan, generate_unique_id_function=_operation_id)
     app.state.metrics = metrics
     app.state.settings = settings
     install_error_handlers(app)
@@ -95,7 +93,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     return app
 
 
-def _public_paths(ui_dir: Path | None) -> "PublicPaths":
+def _public_paths(ui_dir: Path | None) -> PublicPaths:
     return PublicPaths(ui_dir)
 
 

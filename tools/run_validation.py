@@ -1,6 +1,6 @@
 """`make validate`: start a server with the tiny model zoo on a free port, run the matrix, stop it.
 
-    python tools/run_validation.py [--out validation/] [--keep-data]
+python tools/run_validation.py [--out validation/] [--keep-data]
 """
 
 from __future__ import annotations
@@ -56,8 +56,14 @@ def main() -> int:
         try:
             base_url = f"http://127.0.0.1:{port}"
             print(f"server ready in {wait_ready(base_url, server):.2f}s at {base_url} (data: {data_dir})")
-            command = [sys.executable, str(REPO_ROOT / "tools" / "validate_matrix.py"), "--base-url", base_url,
-                       "--out", str(args.out)]
+            command = [
+                sys.executable,
+                str(REPO_ROOT / "tools" / "validate_matrix.py"),
+                "--base-url",
+                base_url,
+                "--out",
+                str(args.out),
+            ]
             if args.only:
                 command += ["--only", args.only]
             code = subprocess.call(command)

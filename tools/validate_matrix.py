@@ -116,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="per-request timeout in seconds")
     args = parser.parse_args(argv)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    with tempfile.TemporaryDirectory(prefix="tator-validate-") as scratch, httpx.Client(
-        base_url=args.base_url, timeout=args.timeout, headers=headers
-    ) as http:
+    with (
+        tempfile.TemporaryDirectory(prefix="tator-validate-") as scratch,
+        httpx.Client(base_url=args.base_url, timeout=args.timeout, headers=headers) as http,
+    ):
         ctx = ValidationContext(base_url=args.base_url, http=http, workdir=Path(scratch))
         results = with_unchecked(run_rows(discover_rows(), ctx, args.only))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,15 @@ from tator.logging import request_id_var
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "auth_required", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "upload_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
+    400: "bad_request",
+    401: "auth_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "upload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 
 

@@ -16,7 +16,10 @@ class HttpMetrics:
             "tator_http_requests", "HTTP requests handled", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "tator_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry,
+            "tator_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
 

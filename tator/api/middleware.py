@@ -80,10 +80,13 @@ class TokenAuthMiddleware:
         code = "auth_required" if offered is None else "auth_invalid"
         message = "this server requires an API token" if offered is None else "the API token is not valid"
         body = json.dumps({"detail": code, "message": message}).encode()
-        await send({
-            "type": "http.response.start", "status": 401,
-            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod

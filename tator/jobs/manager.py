@@ -7,6 +7,8 @@ is active and in SQLite always (state changes at once, progress at most every `f
 
 from __future__ import annotations
 
+import builtins
+import functools
 import logging
 import math
 import threading
@@ -90,8 +92,13 @@ class JobManager:
         job_id = job_id or uuid.uuid4().hex
         now = time.time()
         record = JobRecord(
-            job_id=job_id, kind=kind, params=params.model_dump(mode="json"), created_at=now, updated_at=now,
-            run_dir=str(run_dir or self._run_root / job_id), message="queued",
+            job_id=job_id,
+            kind=kind,
+            params=params.model_dump(mode="json"),
+            created_at=now,
+            updated_at=now,
+            run_dir=str(run_dir or self._run_root / job_id),
+            message="queued",
         )
         active = _Active(record, fn, params, resource, candidates, Path(record.run_dir or ""), CancelToken())
         with self._lock:
@@ -122,7 +129,7 @@ class JobManager:
             self._pending.remove(job_id)
             active.device = device
             try:
-                self._executor.start(job_id, lambda a=active: self._run(a))
+                self._executor.start(job_id, functools.partial(self._run, active))
             except Exception:
                 self._slots.give_back(device)
                 self._pending.appendleft(job_id)
@@ -136,8 +143,9 @@ class JobManager:
             with self._lock:
                 if active.cancel.cancelled:
                     raise JobCancelled("cancelled before start")
-                self._update(record, status=JobStatus.RUNNING, started_at=time.time(), device=active.device,
-                             message="running")
+                self._update(
+                    record, status=JobStatus.RUNNING, started_at=time.time(), device=active.device, message="running"
+                )
             active.run_dir.mkdir(parents=True, exist_ok=True)
             ctx = JobContext(record.job_id, active.run_dir, active.device or "cpu", active.cancel, self)
             result = active.fn(active.params, ctx)
@@ -149,8 +157,12 @@ class JobManager:
                 self._update(record, status=JobStatus.CANCELLED, message="cancelled")
         except TatorError as exc:
             with self._lock:
-                self._update(record, status=JobStatus.FAILED, error=JobError(code=exc.code, message=exc.message),
-                             message=exc.message)
+                self._update(
+                    record,
+                    status=JobStatus.FAILED,
+                    error=JobError(code=exc.code, message=exc.message),
+                    message=exc.message,
+                )
         except Exception as exc:
             log.exception("job.crashed id=%s kind=%s", record.job_id, record.kind)
             error = JobError(code="internal_error", message=f"{type(exc).__name__}: {exc}")
@@ -245,7 +257,7 @@ class JobManager:
             raise JobNotFound(f"job {job_id} not found", job_id=job_id[:64])
         return record
 
-    def list(self, *, kinds: tuple[str, ...] = (), limit: int = 1000) -> list[JobRecord]:
+    def list(self, *, kinds: tuple[str, ...] = (), limit: int = 1000) -> builtins.list[JobRecord]:
         """Newest first, the live state of active jobs included."""
         records = self._store.list(kinds=kinds, limit=limit)
         with self._lock:

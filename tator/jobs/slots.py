@@ -13,7 +13,7 @@ class DeviceSlots:
 
     def __init__(self, *, jobs_per_gpu: int, cpu_workers: int, gpu_devices: list[str]) -> None:
         self.gpu_devices = list(gpu_devices)
-        self.capacity: dict[str, int] = {device: jobs_per_gpu for device in gpu_devices}
+        self.capacity: dict[str, int] = dict.fromkeys(gpu_devices, jobs_per_gpu)
         self.capacity[CPU] = cpu_workers
         self.busy: dict[str, int] = dict.fromkeys(self.capacity, 0)
 

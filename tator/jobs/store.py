@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from tator.jobs.types import JobRecord, JobStatus
 from tator.storage.db import Database
 
@@ -16,7 +18,11 @@ class JobStore:
             "ON CONFLICT(id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at, "
             "record = excluded.record",
             (
-                record.job_id, record.kind, record.status.value, record.created_at, record.updated_at,
+                record.job_id,
+                record.kind,
+                record.status.value,
+                record.created_at,
+                record.updated_at,
                 record.model_dump_json(),
             ),
         )
@@ -28,7 +34,7 @@ class JobStore:
         rows = self._db.query("SELECT record FROM jobs WHERE id = ?", (job_id,))
         return JobRecord.model_validate_json(rows[0]["record"]) if rows else None
 
-    def list(self, *, kinds: tuple[str, ...] = (), limit: int = 1000) -> list[JobRecord]:
+    def list(self, *, kinds: tuple[str, ...] = (), limit: int = 1000) -> builtins.list[JobRecord]:
         """Newest first; `kinds` filters by exact kind when given."""
         if kinds:
             marks = ",".join("?" for _ in kinds)
@@ -39,7 +45,7 @@ class JobStore:
             rows = self._db.query("SELECT record FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
         return [JobRecord.model_validate_json(row["record"]) for row in rows]
 
-    def unfinished(self) -> list[JobRecord]:
+    def unfinished(self) -> builtins.list[JobRecord]:
         statuses = (JobStatus.QUEUED.value, JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
         rows = self._db.query("SELECT record FROM jobs WHERE status IN (?, ?, ?)", statuses)
         return [JobRecord.model_validate_json(row["record"]) for row in rows]

@@ -24,13 +24,17 @@ def gpu_report() -> dict[str, Any]:
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
             major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
             name = pynvml.nvmlDeviceGetName(handle)
-            devices.append(asdict(GpuInfo(
-                index=index,
-                name=name.decode() if isinstance(name, bytes) else str(name),
-                total_mb=round(memory.total / 2**20, 2),
-                free_mb=round(memory.free / 2**20, 2),
-                compute_capability=f"{major}.{minor}",
-            )))
+            devices.append(
+                asdict(
+                    GpuInfo(
+                        index=index,
+                        name=name.decode() if isinstance(name, bytes) else str(name),
+                        total_mb=round(memory.total / 2**20, 2),
+                        free_mb=round(memory.free / 2**20, 2),
+                        compute_capability=f"{major}.{minor}",
+                    )
+                )
+            )
         return {"available": bool(devices), "device_count": len(devices), "devices": devices}
     except Exception as exc:
         return {"available": False, "device_count": 0, "devices": [], "error": f"{type(exc).__name__}: {exc}"}

@@ -92,7 +92,9 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
                 if width * height > limits.max_pixels:
                     raise ImagePixelsTooLarge(
                         f"image is {width}x{height}, over the limit of {limits.max_pixels} pixels",
-                        width=width, height=height, limit_pixels=limits.max_pixels,
+                        width=width,
+                        height=height,
+                        limit_pixels=limits.max_pixels,
                     )
                 image.load()
                 rgb = image.convert("RGB")

@@ -142,7 +142,10 @@ class ModelRegistry:
         self.load_count += 1
         log.info(
             "model.loaded key=%s device=%s mb=%.1f secs=%.2f",
-            spec.key, loaded.device, loaded.nbytes / 2**20, time.perf_counter() - started,
+            spec.key,
+            loaded.device,
+            loaded.nbytes / 2**20,
+            time.perf_counter() - started,
         )
         return loaded
 
@@ -222,9 +225,15 @@ class ModelRegistry:
         with self._state:
             return [
                 ModelDescription(
-                    key=key, family=e.spec.family, source=e.spec.source, device=e.loaded.device,
-                    bytes=e.loaded.nbytes, loaded_at=e.loaded_at, last_used=e.last_used,
-                    in_use=e.users, pinned=e.pinned,
+                    key=key,
+                    family=e.spec.family,
+                    source=e.spec.source,
+                    device=e.loaded.device,
+                    bytes=e.loaded.nbytes,
+                    loaded_at=e.loaded_at,
+                    last_used=e.last_used,
+                    in_use=e.users,
+                    pinned=e.pinned,
                 )
                 for key, e in self._entries.items()
             ]

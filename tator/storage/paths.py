@@ -49,10 +49,10 @@ def check_relative(value: str) -> PurePosixPath:
         parts = PurePosixPath(candidate).parts
         if any(part == ".." for part in parts):
             raise InvalidRelativePath("relative path must not contain '..'")
-    parts = [p for p in PurePosixPath(value).parts if p not in ("", ".")]
-    if not parts:
+    kept = [p for p in PurePosixPath(value).parts if p not in ("", ".")]
+    if not kept:
         raise InvalidRelativePath("relative path names nothing")
-    return PurePosixPath(*parts)
+    return PurePosixPath(*kept)
 
 
 class PathGuard:

@@ -55,9 +55,7 @@ def test_request_id_is_generated_and_echoed(client: TestClient) -> None:
 
 @pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:5173", "http://localhost"])
 def test_cors_admits_localhost_on_any_port(client: TestClient, origin: str) -> None:
-    response = client.options(
-        "/system/gpu", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
-    )
+    response = client.options("/system/gpu", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == origin
 
@@ -69,13 +67,19 @@ def test_cors_refuses_other_origins_by_default(client: TestClient, origin: str) 
 
 
 def test_cors_configured_origins_replace_default(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, device="cpu", cors_origins=["https://ui.example"], cors_allow_null_origin=True)
+    settings = Settings(
+        data_dir=tmp_path, device="cpu", cors_origins=["https://ui.example"], cors_allow_null_origin=True
+    )
     with TestClient(create_app(settings, loaders={})) as client:
-        assert client.get("/healthz", headers={"Origin": "https://ui.example"}).headers[
-            "access-control-allow-origin"] == "https://ui.example"
+        assert (
+            client.get("/healthz", headers={"Origin": "https://ui.example"}).headers["access-control-allow-origin"]
+            == "https://ui.example"
+        )
         assert client.get("/healthz", headers={"Origin": "null"}).headers["access-control-allow-origin"] == "null"
-        assert "access-control-allow-origin" not in client.get(
-            "/healthz", headers={"Origin": "http://localhost:3000"}).headers
+        assert (
+            "access-control-allow-origin"
+            not in client.get("/healthz", headers={"Origin": "http://localhost:3000"}).headers
+        )
 
 
 def test_api_token_required_everywhere_but_healthz(tmp_path: Path) -> None:

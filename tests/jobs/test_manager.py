@@ -85,8 +85,11 @@ def test_progress_is_clamped_and_nan_ignored(manager: JobManager) -> None:
 
 def test_log_is_bounded(tmp_path: Path) -> None:
     jobs = JobManager(
-        JobStore(Database(tmp_path / "db.sqlite3")), ThreadExecutor(),
-        DeviceSlots(jobs_per_gpu=1, cpu_workers=1, gpu_devices=[]), run_root=tmp_path / "runs", log_lines=10,
+        JobStore(Database(tmp_path / "db.sqlite3")),
+        ThreadExecutor(),
+        DeviceSlots(jobs_per_gpu=1, cpu_workers=1, gpu_devices=[]),
+        run_root=tmp_path / "runs",
+        log_lines=10,
     )
 
     def chatty(_params: Steps, ctx: JobContext) -> None:
@@ -187,8 +190,10 @@ def test_start_failure_rolls_back(tmp_path: Path) -> None:
             raise RuntimeError("cannot start threads")
 
     jobs = JobManager(
-        JobStore(Database(tmp_path / "db.sqlite3")), BrokenExecutor(),
-        DeviceSlots(jobs_per_gpu=1, cpu_workers=1, gpu_devices=[]), run_root=tmp_path / "runs",
+        JobStore(Database(tmp_path / "db.sqlite3")),
+        BrokenExecutor(),
+        DeviceSlots(jobs_per_gpu=1, cpu_workers=1, gpu_devices=[]),
+        run_root=tmp_path / "runs",
     )
     with pytest.raises(JobStartFailed):
         jobs.submit("test.count", counting_job, Steps())

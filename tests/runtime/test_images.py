@@ -31,7 +31,9 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture
 def cache() -> ImageCache:
-    return ImageCache(max_bytes=10_000_000, max_entries=8, limits=ImageLimits(max_bytes=5_000_000, max_pixels=4_000_000))
+    return ImageCache(
+        max_bytes=10_000_000, max_entries=8, limits=ImageLimits(max_bytes=5_000_000, max_pixels=4_000_000)
+    )
 
 
 def test_base64_then_token_returns_same_pixels(cache: ImageCache) -> None:

@@ -73,5 +73,14 @@ def start_tator(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> S
 def start_test_app(data_dir: Path) -> ServerProcess:
     port = free_port()
     env = {"TATOR_DATA_DIR": str(data_dir), "TATOR_DEVICE": "cpu"}
-    args = ["-m", "uvicorn", "--factory", "tests.support.server_app:create", "--port", str(port), "--log-level", "warning"]
+    args = [
+        "-m",
+        "uvicorn",
+        "--factory",
+        "tests.support.server_app:create",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     return ServerProcess(args, env, port, data_dir.parent / f"server-{port}.log")

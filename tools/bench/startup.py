@@ -40,8 +40,9 @@ def time_server_start() -> tuple[float, float]:
     port = free_port()
     env = {**os.environ, "TATOR_DATA_DIR": data_dir, "TATOR_PORT": str(port), "TATOR_LOG_LEVEL": "WARNING"}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         while True:

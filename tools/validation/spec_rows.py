@@ -13,7 +13,10 @@ SPEC_ROWS: list[tuple[str, str]] = [
     ("Dataset & Glossary Management", "`/datasets/{id}/glossary` get/post"),
     ("Dataset & Glossary Management", "`/datasets/{id}/text_labels/{image}` get/post"),
     ("Dataset & Glossary Management", "`/glossaries` get/post/delete"),
-    ("Dataset & Glossary Management", "End-to-end: upload → glossary edit → recipe uses glossary → prepass uses same glossary"),
+    (
+        "Dataset & Glossary Management",
+        "End-to-end: upload → glossary edit → recipe uses glossary → prepass uses same glossary",
+    ),
     ("Prepass Recipes", "`/prepass/recipes` list/get/create/delete/import/export"),
     ("Prepass Recipes", "End-to-end: recipe → prepass → calibration → export/import recipe"),
     ("Calibration", "`/calibration/jobs` start/list/get/cancel"),
@@ -43,7 +46,10 @@ SPEC_ROWS: list[tuple[str, str]] = [
     ("CLIP / DINO Classifier", "`/clip/train` start/list/get/cancel"),
     ("CLIP / DINO Classifier", "Actual training runs (DINOv3 + any CLIP variants)"),
     ("CLIP / DINO Classifier", "Verify registry after training + use in prepass pipeline"),
-    ("Qwen (Caption/Infer/Prepass)", "`/qwen/models`, `/qwen/models/activate`, `/qwen/status`, `/qwen/settings`, `/qwen/unload`"),
+    (
+        "Qwen (Caption/Infer/Prepass)",
+        "`/qwen/models`, `/qwen/models/activate`, `/qwen/status`, `/qwen/settings`, `/qwen/unload`",
+    ),
     ("Qwen (Caption/Infer/Prepass)", "`/qwen/caption`, `/qwen/infer`, `/qwen/prepass`"),
     ("Qwen (Caption/Infer/Prepass)", "Caption + prepass (windowed + non-windowed)"),
     ("Qwen Training", "`/qwen/train/jobs` + cache purge"),
