@@ -11,7 +11,10 @@ from tator.settings import Settings
 def main() -> None:
     settings = Settings()
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=15,
     )
 

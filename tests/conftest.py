@@ -10,8 +10,11 @@ from tator.app import create_app
 from tator.settings import Settings
 from tests.fakes import FakeLoader
 
+pytest_plugins = ["tests.fixtures_zoo"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    del config  # required by the hook's signature
     from tator.runtime.device import cuda_device_count
 
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
