@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -47,6 +48,17 @@ def default_loaders() -> dict[str, Loader]:
     }
 
 
+def _warm_base_models(state: AppState) -> None:
+    # The tiny zoo takes seconds to build on first use; build it behind the server's back.
+    def warm() -> None:
+        try:
+            state.base_models()
+        except Exception:
+            log.exception("zoo.warm_failed")
+
+    threading.Thread(target=warm, name="tator-zoo-warm", daemon=True).start()
+
+
 def _operation_id(route: APIRoute) -> str:
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name}"
@@ -63,6 +75,8 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
         state = build_state(settings, loaders if loaders is not None else default_loaders())
         metrics.add_gauges(lambda: _state_gauges(state))
         app.state.tator = state
+        if settings.model_zoo == "tiny":
+            _warm_base_models(state)
         log.info("server.started data_dir=%s zoo=%s device=%s", settings.data_dir, settings.model_zoo, settings.device)
         try:
             yield {"tator": state}

@@ -6,7 +6,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tator.errors import ModelFamilyUnknown
 from tator.runtime.gpu_report import gpu_report
+from tator.runtime.loaders import ModelSpec
+from tator.runtime.registry import ModelDescription
 from tator.state import AppState
 
 _CLASSIFIER_SUFFIXES = (".npz", ".safetensors", ".json", ".pkl", ".joblib", ".skops")
@@ -59,3 +62,13 @@ def health_summary(state: AppState) -> dict[str, Any]:
     summary["errors"] = errors
     summary["ok"] = not errors
     return summary
+
+
+def preload_base(state: AppState, family: str) -> ModelDescription:
+    """Load the base model of `family` into the registry and describe it."""
+    sources = state.base_models()
+    if family not in sources or family not in state.registry.families:
+        raise ModelFamilyUnknown(f"no base model for family {family!r}", family=family, known=sorted(sources))
+    spec = ModelSpec(family, sources[family])
+    state.registry.get(spec)
+    return next(d for d in state.registry.describe() if d.key == spec.key)

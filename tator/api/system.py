@@ -7,13 +7,20 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tator.api.deps import RegistryDep, StateDep
-from tator.health import health_summary, storage_report
+from tator.api.errors import responses
+from tator.errors import ModelBusy, ModelFamilyUnknown, ModelLoadFailed
+from tator.health import health_summary, preload_base, storage_report
 from tator.runtime.gpu_report import gpu_report
 
 router = APIRouter(tags=["system"])
+
+
+class ModelPreloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    family: str
 
 
 class RuntimeUnloadResponse(BaseModel):
@@ -60,6 +67,18 @@ def loaded_models(state: StateDep) -> dict[str, Any]:
         for slot, s in state.selections.all().items()
     }
     return {"items": items, "total": len(items), "selected": selected}
+
+
+@router.get("/models/base")
+def base_models(state: StateDep) -> dict[str, str]:
+    """Family -> base model source (hub ids, or local paths of the tiny zoo with TATOR_MODEL_ZOO=tiny)."""
+    return state.base_models()
+
+
+@router.post("/models/preload", responses=responses(ModelFamilyUnknown, ModelLoadFailed, ModelBusy))
+def preload_base_model(body: ModelPreloadRequest, state: StateDep) -> dict[str, Any]:
+    """Load a family's base model now (warm-up before annotating); later requests find it resident."""
+    return asdict(preload_base(state, body.family))
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -25,14 +25,6 @@ def check_health_summary(ctx: ValidationContext) -> str:
     return f"ok datasets={body['datasets']['count']}"
 
 
-def check_runtime_unload(ctx: ValidationContext) -> str:
-    body = ctx.http.post("/runtime/unload").raise_for_status().json()
-    assert body["status"] == "unloaded", body
-    resident = ctx.http.get("/models").raise_for_status().json()
-    assert resident["total"] == 0, resident
-    return f"unloaded {len(body['unloaded'])} models; 0 resident after"
-
-
 def check_jobs_routes(ctx: ValidationContext) -> str:
     listing = ctx.http.get("/jobs").raise_for_status().json()
     assert {"items", "total"} <= set(listing)
@@ -49,11 +41,26 @@ def check_metrics(ctx: ValidationContext) -> str:
     return "prometheus text served"
 
 
+def check_unload_after_heavy_load(ctx: ValidationContext) -> str:
+    base = ctx.http.get("/models/base").raise_for_status().json()
+    assert {"yolo", "rfdetr", "sam3", "clip", "dinov3", "qwen"} <= set(base), base
+    for family in ("yolo", "qwen"):
+        ctx.http.post("/models/preload", json={"family": family}).raise_for_status()
+    resident = ctx.http.get("/models").raise_for_status().json()
+    assert resident["total"] >= 2, resident
+    loaded_mb = sum(item["bytes"] for item in resident["items"]) / 2**20
+    body = ctx.http.post("/runtime/unload").raise_for_status().json()
+    assert body["status"] == "unloaded" and len(body["unloaded"]) >= 2, body
+    after = ctx.http.get("/models").raise_for_status().json()
+    assert after["total"] == 0, after
+    return f"YOLO + Qwen loaded ({loaded_mb:.1f} MB), unloaded {len(body['unloaded'])}; 0 resident after"
+
+
 ROWS: list[Row] = [
     ("System / Runtime", "`/system/gpu`", check_gpu),
     ("System / Runtime", "`/system/storage_check`", check_storage),
     ("System / Runtime", "`/system/health_summary`", check_health_summary),
-    ("System / Runtime", "`/runtime/unload`", check_runtime_unload),
+    ("System / Runtime", "`/runtime/unload`", check_unload_after_heavy_load),
     ("System / Runtime", "`/jobs` list/get/cancel (one job manager)", check_jobs_routes),
     ("System / Runtime", "`/metrics` (Prometheus)", check_metrics),
 ]
