@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,10 +8,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tator.app import create_app
+from tator.offline import OFFLINE_SWITCHES
 from tator.settings import Settings
 from tests.fakes import FakeLoader
 
 pytest_plugins = ["tests.fixtures_zoo"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    del config
+    # Before any test imports a model library: no hub downloads, no pip installs, no telemetry.
+    for name, value in OFFLINE_SWITCHES.items():
+        os.environ.setdefault(name, value)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

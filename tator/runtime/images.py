@@ -98,10 +98,16 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
                     )
                 image.load()
                 rgb = image.convert("RGB")
+    except ImagePixelsTooLarge:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImagePixelsTooLarge(f"image is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from exc
+    except Exception as exc:
+        # Importing ultralytics monkey-patches Image.open to pip-install a HEIF plugin on the first
+        # unidentified file; offline that surfaces as ImportError. Undecodable input is still a 400.
+        raise InvalidImage(f"image could not be decoded: {type(exc).__name__}") from exc
     pixels = np.asarray(rgb, dtype=np.uint8)
     pixels.setflags(write=False)
     return pixels

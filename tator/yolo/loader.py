@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
+from tator.errors import ModelNotFound
 from tator.runtime.device import module_bytes
 from tator.runtime.loaders import LoadedModel, ModelSpec
 
@@ -29,6 +32,10 @@ def load(spec: ModelSpec, device: str) -> LoadedModel:
     A `.yaml` gives random weights (for training from scratch). A name that is not a local file is downloaded
     by ultralytics unless it runs offline. Option `task` overrides the task guessed from the checkpoint.
     """
+    source = Path(spec.source)
+    if source.suffix == ".pt" and not source.exists() and os.environ.get("YOLO_OFFLINE"):
+        # ultralytics would try to download a missing .pt from GitHub; offline that is a plain miss.
+        raise ModelNotFound(f"YOLO weights {spec.source} not found (offline: no download)", source=spec.source)
     import ultralytics
 
     lib: Any = ultralytics

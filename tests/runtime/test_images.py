@@ -92,3 +92,10 @@ def test_cache_is_byte_bounded_lru() -> None:
     with pytest.raises(ImageTokenNotFound):
         cache.get(tokens[0])
     cache.get(tokens[2])
+
+
+def test_invalid_image_is_a_400_even_after_ultralytics_patched_pil(cache: ImageCache) -> None:
+    import ultralytics  # noqa: F401  (its import replaces PIL.Image.open with a HEIF-installing wrapper)
+
+    with pytest.raises(InvalidImage):
+        cache.resolve(ImagePayload(image_base64=b64(b"definitely not an image")))
