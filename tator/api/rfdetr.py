@@ -1,0 +1,65 @@
+"""RF-DETR routes: variants, runs, the active model and the three predict modes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from tator.api import detector_common as common
+from tator.api.deps import ImagesDep, RegistryDep
+from tator.api.detector_routes import add_run_routes, runs_dependency
+from tator.api.errors import responses
+from tator.errors import ImageTokenNotFound, ModelBusy, RegionRequired, RfdetrActiveMissing, RfdetrActiveMissingWeights
+from tator.rfdetr import service
+from tator.rfdetr.infer import RfdetrOptions
+from tator.runtime.active_runs import ActiveRuns
+from tator.vision.detection import PredictMode
+
+router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
+get_rfdetr_runs = runs_dependency(service.RFDETR_RUNS, "rfdetr_runs")
+RfdetrRunsDep = Annotated[ActiveRuns, Depends(get_rfdetr_runs)]
+add_run_routes(router, get_rfdetr_runs, service.variants)
+_ERRORS = responses(RfdetrActiveMissing, RfdetrActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
+
+
+def _predict(
+    body: common.DetectorPredictRequest,
+    mode: PredictMode | None,
+    images: ImagesDep,
+    registry: RegistryDep,
+    runs: ActiveRuns,
+    warnings: list[str],
+) -> common.DetectorPredictResponse:
+    image = images.resolve(body)
+    limits = common.clamp_common(body, warnings)
+    if mode is None:
+        assert isinstance(body, common.WindowFields)
+        mode = common.windowed_mode(body, (image.width, image.height), warnings)
+    options = RfdetrOptions(conf=limits["conf"], max_det=limits["max_det"])
+    prediction = service.predict(registry, runs, image.pixels, mode, options)
+    return common.respond(prediction, body.expected_labelmap, warnings, image.token)
+
+
+@router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+def predict_full(
+    body: common.DetectorPredictRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
+) -> common.DetectorPredictResponse:
+    """Detect on the whole image with the active RF-DETR run; boxes are pixel [x, y, w, h]."""
+    return _predict(body, common.full_mode(), images, registry, runs, [])
+
+
+@router.post("/predict_region", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+def predict_region(
+    body: common.RfdetrRegionRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
+) -> common.DetectorPredictResponse:
+    """Detect inside a region of the image (or on its pre-cropped pixels); boxes in full-image pixels."""
+    return _predict(body, common.region_mode(body), images, registry, runs, [])
+
+
+@router.post("/predict_windowed", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+def predict_windowed(
+    body: common.RfdetrWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
+) -> common.DetectorPredictResponse:
+    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
+    return _predict(body, None, images, registry, runs, [])

@@ -1,0 +1,66 @@
+"""YOLO routes: variants, runs, the active model and the three predict modes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from tator.api import detector_common as common
+from tator.api.deps import ImagesDep, RegistryDep
+from tator.api.detector_routes import add_run_routes, runs_dependency
+from tator.api.errors import responses
+from tator.errors import ImageTokenNotFound, ModelBusy, RegionRequired, YoloActiveMissing, YoloActiveMissingWeights
+from tator.runtime.active_runs import ActiveRuns
+from tator.vision.detection import PredictMode
+from tator.yolo import service
+from tator.yolo.infer import YoloOptions
+
+router = APIRouter(prefix="/yolo", tags=["yolo"])
+get_yolo_runs = runs_dependency(service.YOLO_RUNS, "yolo_runs")
+YoloRunsDep = Annotated[ActiveRuns, Depends(get_yolo_runs)]
+add_run_routes(router, get_yolo_runs, service.variants)
+_ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
+
+
+def _predict(
+    body: common.YoloPredictRequest,
+    mode: PredictMode | None,
+    images: ImagesDep,
+    registry: RegistryDep,
+    runs: ActiveRuns,
+    warnings: list[str],
+) -> common.DetectorPredictResponse:
+    image = images.resolve(body)
+    limits = common.clamp_common(body, warnings)
+    iou = common.clamp(body.iou, 0.0, 1.0, "iou", warnings)
+    if mode is None:  # windowed: its plan depends on the image size
+        assert isinstance(body, common.WindowFields)
+        mode = common.windowed_mode(body, (image.width, image.height), warnings)
+    options = YoloOptions(conf=limits["conf"], iou=iou, max_det=limits["max_det"])
+    prediction = service.predict(registry, runs, image.pixels, mode, options)
+    return common.respond(prediction, body.expected_labelmap, warnings, image.token)
+
+
+@router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+def predict_full(
+    body: common.YoloPredictRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+) -> common.DetectorPredictResponse:
+    """Detect on the whole image with the active YOLO run; boxes are pixel [x, y, w, h]."""
+    return _predict(body, common.full_mode(), images, registry, runs, [])
+
+
+@router.post("/predict_region", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+def predict_region(
+    body: common.YoloRegionRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+) -> common.DetectorPredictResponse:
+    """Detect inside a region of the image (or on its pre-cropped pixels); boxes in full-image pixels."""
+    return _predict(body, common.region_mode(body), images, registry, runs, [])
+
+
+@router.post("/predict_windowed", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+def predict_windowed(
+    body: common.YoloWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+) -> common.DetectorPredictResponse:
+    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
+    return _predict(body, None, images, registry, runs, [])

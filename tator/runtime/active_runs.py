@@ -1,0 +1,123 @@
+"""Trained runs of one detector family and which of them is active, the same way for every family.
+
+The active run is a persisted selection (slot = family); the model itself loads lazily through the
+registry on the next predict. Deleting the active run clears the selection and unloads the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tator.errors import TatorError
+from tator.runtime.loaders import ModelSpec
+from tator.runtime.registry import ModelRegistry
+from tator.runtime.selections import ModelSelections
+from tator.storage.runs import RunStore
+
+
+@dataclass(frozen=True)
+class RunErrors:
+    not_found: type[TatorError]
+    best_missing: type[TatorError]
+    active_missing: type[TatorError]
+    active_missing_weights: type[TatorError]
+
+
+@dataclass(frozen=True)
+class RunFamily:
+    family: str  # registry family and selection slot: "yolo" | "rfdetr"
+    weights: tuple[str, ...]  # candidate weight files, best first
+    kept_files: tuple[str, ...]  # what a run download contains
+    errors: RunErrors
+
+
+class ActiveRuns:
+    def __init__(self, family: RunFamily, store: RunStore, selections: ModelSelections, registry: ModelRegistry):
+        self.family = family
+        self.store = store
+        self._selections = selections
+        self._registry = registry
+
+    def best_weights(self, run_id: str) -> Path | None:
+        path = self.store.existing(run_id)
+        for name in self.family.weights:
+            candidate = path / name
+            if candidate.is_file() and self.store.guard.contains(candidate):
+                return candidate
+        return None
+
+    def activate(self, run_id: str) -> dict[str, Any]:
+        """Make a run the active model (it loads on next use); 412 when it has no weights."""
+        record = self.store.read(run_id)
+        weights = self.best_weights(run_id)
+        if weights is None:
+            raise self.family.errors.best_missing(f"run {run_id} has no trained weights", run_id=run_id)
+        now = time.time()
+        meta = {
+            "run_id": run_id,
+            "run_name": record.get("run_name") or run_id,
+            "best_path": str(weights),
+            "labelmap": list(record.get("labelmap") or []),
+            "task": record.get("task") or "detect",
+            "variant": record.get("variant"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        if record.get("head_graft"):
+            meta["head_graft"] = record["head_graft"]
+        self._selections.select(self.family.family, ModelSpec(self.family.family, str(weights)), **meta)
+        return meta
+
+    def active(self) -> dict[str, Any]:
+        """The active run's metadata, or {} when none is set or its weights vanished."""
+        selection = self._selections.get(self.family.family)
+        if selection is None:
+            return {}
+        weights = Path(selection.spec.source)
+        if not weights.is_file() or not self.store.guard.contains(weights):
+            return {}
+        return dict(selection.meta)
+
+    def active_spec(self) -> tuple[ModelSpec, dict[str, Any]]:
+        """What predict should load; 412 when nothing is active or the weights are gone."""
+        selection = self._selections.get(self.family.family)
+        if selection is None:
+            raise self.family.errors.active_missing(f"no active {self.family.family} model; activate a run first")
+        weights = Path(selection.spec.source)
+        if not weights.is_file() or not self.store.guard.contains(weights):
+            raise self.family.errors.active_missing_weights(
+                f"the active {self.family.family} run's weights are missing", run_id=selection.meta.get("run_id")
+            )
+        return selection.spec, dict(selection.meta)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        active_id = self.active().get("run_id")
+        runs = []
+        for record in self.store.list():
+            path = self.store.path(record["run_id"])
+            artifacts = {name: (path / name).is_file() for name in self.family.kept_files}
+            status = record.get("status") or "unknown"
+            if status != "succeeded" and any((path / name).is_file() for name in self.family.weights):
+                status = "succeeded" if status in ("unknown", "interrupted") else status
+            runs.append(
+                {**record, "status": status, "artifacts": artifacts, "is_active": record["run_id"] == active_id}
+            )
+        return runs
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        record = self.store.read(run_id)
+        keys = ("run_id", "run_name", "dataset_label", "dataset_id", "task", "variant", "labelmap", "metrics")
+        return {key: record.get(key) for key in keys} | {"run_id": run_id}
+
+    def delete(self, run_id: str) -> dict[str, str]:
+        """Delete a run; if it was active, clear the selection and drop the loaded model."""
+        self.store.existing(run_id)
+        selection = self._selections.get(self.family.family)
+        if selection is not None and selection.meta.get("run_id") == run_id:
+            self._selections.clear(self.family.family)
+            self._registry.unload(selection.spec.key)
+        self.store.delete(run_id)
+        return {"status": "deleted", "run_id": run_id}

@@ -1,0 +1,90 @@
+"""Training run directories: `<root>/<run_id>/run.json` plus artifacts, listed without side effects."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tator.errors import TatorError
+from tator.storage.files import atomic_write_json
+from tator.storage.paths import PathGuard, check_id
+
+log = logging.getLogger(__name__)
+
+RUN_RECORD = "run.json"
+
+
+class RunStore:
+    """One family's runs (e.g. uploads/yolo_runs). `not_found` is the family's 404 error class."""
+
+    def __init__(self, root: Path, not_found: type[TatorError], *, exclude: Iterable[str] = ("datasets",)) -> None:
+        self.root = root
+        self.guard = PathGuard(root)
+        self._not_found = not_found
+        self._exclude = set(exclude)
+
+    def path(self, run_id: str) -> Path:
+        """The run's directory (it may not exist yet); rejects unsafe ids."""
+        return self.guard.child(check_id(run_id, what="run_id"))
+
+    def existing(self, run_id: str) -> Path:
+        path = self.path(run_id)
+        if not (path / RUN_RECORD).is_file():
+            raise self._not_found(f"run {run_id} not found", run_id=run_id)
+        return path
+
+    def read(self, run_id: str) -> dict[str, Any]:
+        return _read_json(self.existing(run_id) / RUN_RECORD) or {}
+
+    def write(self, run_id: str, record: dict[str, Any]) -> None:
+        path = self.path(run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path / RUN_RECORD, record)
+
+    def update(self, run_id: str, **changes: Any) -> dict[str, Any]:
+        record = self.read(run_id)
+        record.update(changes)
+        self.write(run_id, record)
+        return record
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every run with a readable run.json, newest first. Never writes."""
+        if not self.root.is_dir():
+            return []
+        records = []
+        for path in self.root.iterdir():
+            if path.name in self._exclude or path.name.startswith(".") or not path.is_dir() or path.is_symlink():
+                continue
+            record = _read_json(path / RUN_RECORD)
+            if record is not None:
+                records.append({**record, "run_id": path.name})
+        return sorted(records, key=lambda r: float(r.get("created_at") or 0), reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        shutil.rmtree(self.existing(run_id))
+
+    def zip_to_tempfile(self, run_id: str, names: Iterable[str]) -> Path:
+        """Zip the named files of a run (those present) into a temp file the caller streams and deletes."""
+        path = self.existing(run_id)
+        handle = tempfile.NamedTemporaryFile(prefix=f"{run_id}-", suffix=".zip", delete=False)  # noqa: SIM115
+        handle.close()
+        with zipfile.ZipFile(handle.name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in names:
+                member = path / name
+                if member.is_file() and not member.is_symlink():
+                    archive.write(member, arcname=name)
+        return Path(handle.name)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,63 @@
+"""YOLO inference: a batched detector over ultralytics for the predict modes of tator.vision.detection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tator.vision.detection import BatchDetector, Detections, Pixels
+from tator.yolo.loader import YoloHandle
+
+
+@dataclass(frozen=True)
+class YoloOptions:
+    conf: float = 0.25
+    iou: float = 0.45
+    max_det: int = 300
+    imgsz: int | None = None  # None: the size the model was trained at
+
+
+def model_imgsz(handle: YoloHandle) -> int:
+    """The input size the model was trained at (ultralytics keeps it in the checkpoint's overrides)."""
+    overrides: dict[str, Any] = dict(getattr(handle.model, "overrides", {}) or {})
+    value = overrides.get("imgsz", 640)
+    return int(value[0] if isinstance(value, list | tuple) else value)
+
+
+def batch_detector(handle: YoloHandle, options: YoloOptions) -> BatchDetector:
+    """A callable detecting on a list of RGB images in one batched ultralytics call per list.
+
+    The caller must hold the model's registry lease: ultralytics predictors keep per-call state."""
+    imgsz = options.imgsz or model_imgsz(handle)
+
+    def detect(images: list[Pixels]) -> list[Detections]:
+        if not images:
+            return []
+        # ultralytics reads numpy arrays as BGR (OpenCV order); ours are RGB.
+        bgr = [np.ascontiguousarray(image[:, :, ::-1]) for image in images]
+        results = handle.model.predict(
+            bgr,
+            imgsz=imgsz,
+            conf=options.conf,
+            iou=options.iou,
+            max_det=options.max_det,
+            device=handle.device,
+            verbose=False,
+            batch=len(bgr),
+        )
+        return [_to_detections(result) for result in results]
+
+    return detect
+
+
+def _to_detections(result: Any) -> Detections:
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return Detections.empty()
+    return Detections(
+        boxes.xyxy.cpu().numpy().astype(np.float32),
+        boxes.conf.cpu().numpy().astype(np.float32),
+        boxes.cls.cpu().numpy().astype(np.int64),
+    )

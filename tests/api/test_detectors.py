@@ -1,0 +1,162 @@
+"""Detector routes against the tiny zoo's real YOLO and RF-DETR checkpoints."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tator.app import create_app
+from tator.settings import Settings
+
+CLASSES = ["red_square", "green_circle", "blue_triangle"]
+
+
+def image_b64(width: int, height: int, seed: int = 0) -> str:
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def make_run(root: Path, run_id: str, weights: Path, weights_name: str) -> None:
+    run = root / run_id
+    run.mkdir(parents=True)
+    shutil.copy(weights, run / weights_name)
+    (run / "labelmap.txt").write_text("\n".join(CLASSES) + "\n")
+    record = {
+        "run_id": run_id,
+        "run_name": f"tiny {run_id}",
+        "status": "succeeded",
+        "created_at": time.time(),
+        "labelmap": CLASSES,
+        "task": "detect",
+        "variant": "tiny",
+        "metrics": {"map50": 0.5},
+    }
+    (run / "run.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def detector_client(tmp_path: Path, tiny_zoo: dict[str, Path]) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path / "data", device="cpu")
+    make_run(settings.uploads_dir / "yolo_runs", "run1", tiny_zoo["yolo"], "best.pt")
+    make_run(settings.uploads_dir / "rfdetr_runs", "rf1", tiny_zoo["rfdetr"], "checkpoint_best_total.pth")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_predict_requires_an_active_run(detector_client: TestClient) -> None:
+    for family in ("yolo", "rfdetr"):
+        response = detector_client.post(f"/{family}/predict_full", json={"image_base64": image_b64(64, 64)})
+        assert (response.status_code, response.json()["detail"]) == (412, f"{family}_active_missing")
+        assert detector_client.get(f"/{family}/active").json() == {}
+
+
+@pytest.mark.parametrize(("family", "run_id"), [("yolo", "run1"), ("rfdetr", "rf1")])
+def test_activate_then_three_predict_modes(detector_client: TestClient, family: str, run_id: str) -> None:
+    client = detector_client
+    active = client.post(f"/{family}/active", json={"run_id": run_id}).json()
+    assert active["run_id"] == run_id and active["labelmap"] == CLASSES
+    runs = client.get(f"/{family}/runs").json()
+    assert [r["is_active"] for r in runs] == [True]
+    full = client.post(f"/{family}/predict_full", json={"image_base64": image_b64(320, 240), "conf": 0.0001}).json()
+    assert full["labelmap"] == CLASSES and full["image_token"]
+    assert len(full["detections"]) > 0
+    for det in full["detections"]:
+        x, y, w, h = det["bbox"]
+        assert 0 <= x <= 320 and 0 <= y <= 240 and w >= 0 and h >= 0
+        assert det["class_name"] == CLASSES[det["class_id"]]
+    token = full["image_token"]
+    region = client.post(
+        f"/{family}/predict_region",
+        json={"image_token": token, "region": [100, 50, 128, 128], "conf": 0.0001, "center_only": True},
+    ).json()
+    for det in region["detections"]:
+        x, y, w, h = det["bbox"]
+        assert 100 <= x + w / 2 <= 228 and 50 <= y + h / 2 <= 178
+    windowed = client.post(
+        f"/{family}/predict_windowed", json={"image_token": token, "slice_size": 128, "overlap": 0.2, "conf": 0.0001}
+    ).json()
+    assert windowed["warnings"] is None and len(windowed["detections"]) > 0
+    assert client.get("/models").json()["total"] == 1  # one load shared by all three calls
+
+
+def test_clamping_warnings_and_region_errors(detector_client: TestClient) -> None:
+    client = detector_client
+    client.post("/yolo/active", json={"run_id": "run1"})
+    body = client.post(
+        "/yolo/predict_full", json={"image_base64": image_b64(64, 64), "conf": 3, "iou": -1, "max_det": 99999}
+    ).json()
+    assert set(body["warnings"]) == {"conf_clamped", "iou_clamped", "max_det_clamped"}
+    missing = client.post("/yolo/predict_region", json={"image_base64": image_b64(64, 64)})
+    assert (missing.status_code, missing.json()["detail"]) == (400, "region_required")
+    cropped = client.post(
+        "/yolo/predict_region",
+        json={"image_base64": image_b64(32, 32), "region": [10, 10, 40, 40], "image_is_cropped": True},
+    ).json()
+    assert {"full_size_missing", "region_crop_mismatch"} <= set(cropped["warnings"])
+    stale = client.post("/yolo/predict_full", json={"image_token": "0" * 32})
+    assert (stale.status_code, stale.json()["detail"]) == (404, "image_token_not_found")
+
+
+def test_expected_labelmap_remaps_or_warns(detector_client: TestClient) -> None:
+    client = detector_client
+    client.post("/yolo/active", json={"run_id": "run1"})
+    image = image_b64(96, 96)
+    reordered = ["Blue Triangle", "RED-square", "green circle"]
+    body = client.post(
+        "/yolo/predict_full", json={"image_base64": image, "conf": 0.0001, "expected_labelmap": reordered}
+    ).json()
+    assert body["warnings"] == ["labelmap_remapped"]
+    index = {"red_square": 1, "green_circle": 2, "blue_triangle": 0}
+    assert all(det["class_id"] == index[det["class_name"]] for det in body["detections"])
+    other = client.post("/yolo/predict_full", json={"image_base64": image, "expected_labelmap": ["cat", "dog"]})
+    assert other.json()["warnings"] == ["labelmap_mismatch"]
+
+
+def test_runs_summary_download_delete_clears_active(detector_client: TestClient) -> None:
+    client = detector_client
+    client.post("/yolo/active", json={"run_id": "run1"})
+    client.post("/yolo/predict_full", json={"image_base64": image_b64(64, 64)})
+    summary = client.get("/yolo/runs/run1/summary").json()
+    assert summary["labelmap"] == CLASSES and summary["metrics"] == {"map50": 0.5}
+    archive = client.get("/yolo/runs/run1/download")
+    assert archive.headers["content-type"] == "application/zip"
+    import zipfile
+
+    names = set(zipfile.ZipFile(io.BytesIO(archive.content)).namelist())
+    assert {"best.pt", "run.json", "labelmap.txt"} <= names
+    assert client.delete("/yolo/runs/run1").json() == {"status": "deleted", "run_id": "run1"}
+    assert client.get("/yolo/active").json() == {}
+    assert client.get("/models").json()["total"] == 0
+    gone = client.post("/yolo/predict_full", json={"image_base64": image_b64(64, 64)})
+    assert gone.json()["detail"] == "yolo_active_missing"
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300])
+def test_bad_run_ids(detector_client: TestClient, run_id: str) -> None:
+    response = detector_client.post("/yolo/active", json={"run_id": run_id})
+    assert response.status_code in (400, 404) and response.json()["detail"] in ("invalid_id", "yolo_run_not_found")
+    missing = detector_client.post("/yolo/active", json={"run_id": "nope"})
+    assert (missing.status_code, missing.json()["detail"]) == (404, "yolo_run_not_found")
+
+
+def test_detector_default_mode(detector_client: TestClient) -> None:
+    client = detector_client
+    assert client.get("/detectors/default").json() == {"mode": "rfdetr"}
+    assert client.post("/detectors/default", json={"mode": "YOLO"}).json() == {"mode": "yolo"}
+    assert client.get("/detectors/default").json() == {"mode": "yolo"}
+    bad = client.post("/detectors/default", json={"mode": "sam"})
+    assert (bad.status_code, bad.json()["detail"]) == (400, "detector_mode_invalid")
+    assert {v["id"] for v in client.get("/yolo/variants", params={"task": "segment"}).json()} >= {"yolov8n-seg"}
+    assert any(v["id"] == "rfdetr-nano" for v in client.get("/rfdetr/variants").json())
