@@ -128,6 +128,55 @@ class DeviceOutOfMemory(TatorError):
     code, status = "device_out_of_memory", 503
 
 
+
+# --- detectors (YOLO, RF-DETR): runs, active model, predict -------------------------------------
+class InvalidRunId(TatorError):
+    code, status = "invalid_run_id", 400
+
+
+class YoloRunNotFound(TatorError):
+    code, status = "yolo_run_not_found", 404
+
+
+class YoloBestMissing(TatorError):
+    code, status = "yolo_best_missing", 412
+
+
+class YoloActiveMissing(TatorError):
+    code, status = "yolo_active_missing", 412
+
+
+class YoloActiveMissingWeights(TatorError):
+    code, status = "yolo_active_missing_weights", 412
+
+
+class RfdetrRunNotFound(TatorError):
+    code, status = "rfdetr_run_not_found", 404
+
+
+class RfdetrBestMissing(TatorError):
+    code, status = "rfdetr_best_missing", 412
+
+
+class RfdetrActiveMissing(TatorError):
+    code, status = "rfdetr_active_missing", 412
+
+
+class RfdetrActiveMissingWeights(TatorError):
+    code, status = "rfdetr_active_missing_weights", 412
+
+
+class DetectorModeInvalid(TatorError):
+    code, status = "detector_mode_invalid", 400
+
+
+class RegionRequired(TatorError):
+    code, status = "region_required", 400
+
+
+class DetectorLabelmapMismatch(TatorError):
+    code, status = "detector_labelmap_mismatch", 412
+
 def all_error_classes() -> list[type[TatorError]]:
     """Every TatorError subclass, recursively (used to check that codes are unique)."""
     found: list[type[TatorError]] = []
