@@ -26,6 +26,12 @@ def model_imgsz(handle: YoloHandle) -> int:
     return int(value[0] if isinstance(value, list | tuple) else value)
 
 
+def windowed_batch_size(device: str) -> int:
+    """Windows per forward pass. Measured on a 2-core CPU (tools/bench/windowed.py): batches of 1-2
+    run fastest and 8 is 1.8x slower (cache pressure), while a GPU gains from larger batches."""
+    return 8 if device.startswith("cuda") else 2
+
+
 def batch_detector(handle: YoloHandle, options: YoloOptions) -> BatchDetector:
     """A callable detecting on a list of RGB images in one batched ultralytics call per list.
 

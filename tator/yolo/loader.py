@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tator.errors import ModelNotFound

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tator.errors import YoloActiveMissing, YoloActiveMissingWeights, YoloBestMissing, YoloRunNotFound
 from tator.runtime.active_runs import ActiveRuns, RunErrors, RunFamily
 from tator.runtime.registry import ModelRegistry
-from tator.vision.detection import Pixels, Prediction, PredictMode, run_mode
-from tator.yolo.infer import YoloOptions, batch_detector
+from tator.vision.detection import Pixels, Prediction, PredictMode, WindowedMode, run_mode
+from tator.yolo.infer import YoloOptions, batch_detector, windowed_batch_size
 
 YOLO_RUNS = RunFamily(
     family="yolo",
@@ -43,6 +45,8 @@ def predict(
     """Run the active YOLO model on an image in one predict mode (boxes in full-image pixels)."""
     spec, _meta = runs.active_spec()
     with registry.use(spec) as handle:
+        if isinstance(mode, WindowedMode):
+            mode = replace(mode, batch_size=windowed_batch_size(handle.device))
         result = run_mode(batch_detector(handle, options), pixels, mode)
         names = [handle.names[i] for i in sorted(handle.names)]
     return Prediction(result.detections, names, result.warnings)
