@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tator.api import jobs, system
+from tator.api import (
+    crop_zip,
+    datasets,
+    datasets_meta,
+    datasets_sessions,
+    detectors,
+    fs_upload,
+    glossaries,
+    jobs,
+    rfdetr,
+    system,
+    yolo,
+)
 
 
 def build_api_router() -> APIRouter:
@@ -12,4 +24,13 @@ def build_api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(system.router)
     router.include_router(jobs.router)
+    router.include_router(datasets_sessions.router)
+    router.include_router(datasets.router)
+    router.include_router(datasets_meta.router)
+    router.include_router(glossaries.router)
+    router.include_router(crop_zip.router)
+    router.include_router(fs_upload.router)
+    router.include_router(yolo.router)
+    router.include_router(rfdetr.router)
+    router.include_router(detectors.router)
     return router

@@ -30,6 +30,7 @@ UPLOAD_ROOTS: dict[str, str] = {
     "glossaries": "glossaries",
     "jobs": "jobs",
     "zoo": "zoo",
+    "crop_zips": "crop_zips",
 }
 
 
