@@ -177,6 +177,51 @@ class RegionRequired(TatorError):
 class DetectorLabelmapMismatch(TatorError):
     code, status = "detector_labelmap_mismatch", 412
 
+
+# --- detector training ---------------------------------------------------------------------------
+class DatasetIdOrRootRequired(TatorError):
+    code, status = "dataset_id_or_root_required", 422
+
+
+class DatasetHasNoBoxes(TatorError):
+    code, status = "dataset_has_no_boxes", 400
+
+
+class YoloTosRequired(TatorError):
+    code, status = "yolo_tos_required", 400
+
+
+class YoloSegRequiresPolygons(TatorError):
+    code, status = "yolo_seg_requires_polygons", 400
+
+
+class YoloVariantUnknown(TatorError):
+    code, status = "yolo_variant_unknown", 400
+
+
+class YoloJobNotFound(TatorError):
+    code, status = "yolo_job_not_found", 404
+
+
+class RfdetrTosRequired(TatorError):
+    code, status = "rfdetr_tos_required", 400
+
+
+class RfdetrSegRequiresPolygons(TatorError):
+    code, status = "rfdetr_seg_requires_polygons", 400
+
+
+class RfdetrVariantUnknown(TatorError):
+    code, status = "rfdetr_variant_unknown", 400
+
+
+class RfdetrJobNotFound(TatorError):
+    code, status = "rfdetr_job_not_found", 404
+
+
+class TrainingProducedNoWeights(TatorError):
+    code, status = "training_produced_no_weights", 500
+
 def all_error_classes() -> list[type[TatorError]]:
     """Every TatorError subclass, recursively (used to check that codes are unique)."""
     found: list[type[TatorError]] = []

@@ -7,14 +7,30 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tator.api import detector_common as common
-from tator.api.deps import ImagesDep, RegistryDep
+from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
-from tator.errors import ImageTokenNotFound, ModelBusy, RegionRequired, YoloActiveMissing, YoloActiveMissingWeights
+from tator.api.training_routes import add_job_routes, job_view
+from tator.errors import (
+    DatasetHasNoBoxes,
+    DatasetNotFound,
+    ImageTokenNotFound,
+    ModelBusy,
+    RegionRequired,
+    YoloActiveMissing,
+    YoloActiveMissingWeights,
+    YoloJobNotFound,
+    YoloSegRequiresPolygons,
+    YoloTosRequired,
+    YoloVariantUnknown,
+)
 from tator.runtime.active_runs import ActiveRuns
 from tator.vision.detection import PredictMode
 from tator.yolo import service
 from tator.yolo.infer import YoloOptions
+from tator.yolo.train import KIND as TRAIN_KIND
+from tator.yolo.train import YoloTrainRequest
+from tator.yolo.train_start import start_training
 
 router = APIRouter(prefix="/yolo", tags=["yolo"])
 get_yolo_runs = runs_dependency(service.YOLO_RUNS, "yolo_runs")
@@ -64,3 +80,22 @@ def predict_windowed(
 ) -> common.DetectorPredictResponse:
     """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
     return _predict(body, None, images, registry, runs, [])
+
+
+@router.post(
+    "/train/jobs",
+    responses=responses(
+        YoloTosRequired, DatasetNotFound, DatasetHasNoBoxes, YoloSegRequiresPolygons, YoloVariantUnknown
+    ),
+)
+def start_train_job(
+    body: YoloTrainRequest, state: StateDep, layout: LayoutDep, jobs: JobsDep, runs: YoloRunsDep
+) -> dict[str, object]:
+    """Queue a YOLO training run; every precondition is checked first. On success the run is activated."""
+    record = start_training(
+        body, layout=layout, jobs=jobs, runs=runs, base_models=state.base_models, offline=state.settings.offline
+    )
+    return job_view(record)
+
+
+add_job_routes(router, "/train/jobs", TRAIN_KIND, YoloJobNotFound)

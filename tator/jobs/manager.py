@@ -246,15 +246,17 @@ class JobManager:
             self._store.save(active.record)
 
     # --- queries and control ----------------------------------------------------------------------
-    def get(self, job_id: str, *, kinds: tuple[str, ...] = ()) -> JobRecord:
-        """The record of a job (optionally only if its kind is one of `kinds`), else JobNotFound."""
+    def get(
+        self, job_id: str, *, kinds: tuple[str, ...] = (), not_found: type[TatorError] = JobNotFound
+    ) -> JobRecord:
+        """The record of a job (optionally only if its kind is one of `kinds`), else `not_found` (404)."""
         with self._lock:
             active = self._active.get(job_id)
             record = active.record.model_copy(deep=True) if active else None
         if record is None:
             record = self._store.get(job_id)
         if record is None or (kinds and record.kind not in kinds):
-            raise JobNotFound(f"job {job_id} not found", job_id=job_id[:64])
+            raise not_found(f"job {job_id} not found", job_id=job_id[:64])
         return record
 
     def list(self, *, kinds: tuple[str, ...] = (), limit: int = 1000) -> builtins.list[JobRecord]:
@@ -264,9 +266,11 @@ class JobManager:
             live = {k: a.record.model_copy(deep=True) for k, a in self._active.items()}
         return [live.get(r.job_id, r) for r in records]
 
-    def cancel(self, job_id: str, *, kinds: tuple[str, ...] = ()) -> JobRecord:
+    def cancel(
+        self, job_id: str, *, kinds: tuple[str, ...] = (), not_found: type[TatorError] = JobNotFound
+    ) -> JobRecord:
         """Queued jobs are cancelled at once; running ones go to `cancelling` until they stop."""
-        self.get(job_id, kinds=kinds)
+        self.get(job_id, kinds=kinds, not_found=not_found)
         with self._lock:
             active = self._active.get(job_id)
             if active is None:
