@@ -93,7 +93,7 @@ def train(plan: YoloTrainPlan, ctx: JobContext, *, dataset: TrainingDataset, run
     started = time.time()
     runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, "running", created_at=started))
     try:
-        result = _train(plan, ctx, dataset, runs)
+        result = _train(plan, ctx, dataset)
     except BaseException as exc:
         status = "cancelled" if ctx.cancel.cancelled else "failed"
         runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, status, created_at=started, error=str(exc)[:500]))
@@ -105,7 +105,7 @@ def train(plan: YoloTrainPlan, ctx: JobContext, *, dataset: TrainingDataset, run
     return result
 
 
-def _train(plan: YoloTrainPlan, ctx: JobContext, dataset: TrainingDataset, runs: ActiveRuns) -> dict[str, Any]:
+def _train(plan: YoloTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> dict[str, Any]:
     for note in plan.notes:
         ctx.log(note)
     ctx.progress(0.0, "staging dataset", phase="stage")
