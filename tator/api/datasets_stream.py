@@ -1,0 +1,98 @@
+"""Streaming request bodies to disk for the dataset routes (multipart uploads and raw session chunks).
+
+The event loop only moves bytes: chunks are gathered to about 1 MiB and every disk write runs in the
+threadpool, so a multi-gigabyte upload neither blocks other requests nor sits in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from tator.datasets.ingest import UploadOptions
+from tator.datasets.multipart import MultipartReceiver, ReceivedForm, boundary_of
+from tator.datasets.sessions import ChunkWriter
+from tator.datasets.zipsafe import ZipLimits
+from tator.errors import DatasetUploadFileMissing, UploadTooLarge
+from tator.settings import Settings
+from tator.storage.files import remove_tree
+from tator.storage.layout import Layout
+
+BATCH_BYTES = 1024 * 1024
+
+
+def zip_limits(settings: Settings) -> ZipLimits:
+    """Extraction limits derived from the upload limit (images barely compress, labels a lot)."""
+    return ZipLimits(
+        max_entry_bytes=settings.max_upload_bytes,
+        max_total_bytes=4 * settings.max_upload_bytes,
+        max_image_pixels=settings.image_max_pixels,
+    )
+
+
+def _check_length(request: Request, max_bytes: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes + 1024 * 1024:
+        raise UploadTooLarge(f"upload exceeds the limit of {max_bytes} bytes", limit_bytes=max_bytes)
+
+
+async def pump(request: Request, write: Callable[[bytes], None]) -> None:
+    """Feed the request body to `write` in ~1 MiB pieces, each written from the threadpool."""
+    batch = bytearray()
+    async for chunk in request.stream():
+        batch += chunk
+        if len(batch) >= BATCH_BYTES:
+            await run_in_threadpool(write, bytes(batch))
+            batch.clear()
+    if batch:
+        await run_in_threadpool(write, bytes(batch))
+
+
+async def pump_chunk(request: Request, writer: ChunkWriter) -> dict[str, Any]:
+    """Write a session chunk from the body; the writer is closed (and its lock released) whatever happens."""
+    try:
+        await pump(request, writer.write)
+    finally:
+        status = await run_in_threadpool(writer.close)
+    return status
+
+
+def incoming_dir(layout: Layout) -> Path:
+    """A fresh staging folder for one upload (removed by the ingest step or on failure)."""
+    path = layout.root("dataset_uploads") / f"staging-{uuid.uuid4().hex}"
+    path.mkdir()
+    return path
+
+
+async def receive_upload(request: Request, layout: Layout, max_bytes: int) -> tuple[ReceivedForm, Path]:
+    """Stream a multipart upload: its `file` part lands in a staging folder, returned with the form."""
+    _check_length(request, max_bytes)
+    boundary = boundary_of(request.headers.get("content-type"))
+    folder = await run_in_threadpool(incoming_dir, layout)
+    receiver = MultipartReceiver(boundary, folder / "upload.zip", max_file_bytes=max_bytes)
+    try:
+        await pump(request, receiver.feed)
+        form = receiver.finish()
+        if form.path is None:
+            raise DatasetUploadFileMissing("the upload has no 'file' part")
+    except BaseException:
+        receiver.close()
+        await run_in_threadpool(remove_tree, folder)
+        raise
+    return form, folder
+
+
+def upload_options(form: ReceivedForm) -> UploadOptions:
+    fields = form.fields
+    return UploadOptions(
+        dataset_id=fields.get("dataset_id") or None,
+        label=fields.get("label") or None,
+        dataset_type=(fields.get("dataset_type") or "bbox").strip().lower(),
+        context=fields.get("context") or "",
+        filename=form.filename,
+    )

@@ -1,0 +1,200 @@
+"""Turn an uploaded zip into a registry dataset: check, extract to staging, validate, then rename into place.
+
+Everything happens in `uploads/dataset_uploads/staging-*`; only a complete, valid dataset is renamed
+into the registry, so a failed upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+import unicodedata
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tator.datasets import zipsafe
+from tator.datasets.catalog import id_taken
+from tator.datasets.detect import Detected, check_images_decoded, detect_dataset
+from tator.datasets.formats.yolo import write_yolo
+from tator.datasets.meta import DERIVED_DIR, META_FILES, build_meta, load_json_file, signature, write_meta
+from tator.datasets.views import yolo_layout_record
+from tator.errors import DatasetTypeInvalid, DatasetUploadTargetInvalid, DatasetZipInvalid
+from tator.storage.files import remove_tree
+from tator.storage.layout import Layout
+from tator.storage.paths import check_id
+
+log = logging.getLogger(__name__)
+
+DATASET_TYPES = ("bbox", "seg")
+RESERVED_IDS = frozenset({"upload", "upload_session", "upload_sessions", "trash"})  # path words under /datasets/
+FORMAT_OF = {"yolo": "yolo", "coco": "yolo", "qwen": "qwen"}  # the listing's format: the ready YOLO/Qwen form
+STALE_STAGING_S = 24 * 3600
+MAX_LABEL_CHARS = 200
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    dataset_id: str | None = None  # validated strictly: a bad id is refused, never rewritten
+    label: str | None = None
+    dataset_type: str = "bbox"
+    context: str = ""
+    filename: str | None = None  # the client's zip name: the id falls back to its (sanitised) stem
+
+
+def clean_label(value: str) -> str:
+    """A display label: control characters dropped, whitespace collapsed, at most 200 characters."""
+    text = "".join(ch for ch in unicodedata.normalize("NFC", value) if unicodedata.category(ch)[0] != "C")
+    return " ".join(text.split())[:MAX_LABEL_CHARS]
+
+
+def _label(options: UploadOptions) -> str:
+    stem = PurePosixPath((options.filename or "").replace("\\", "/")).stem
+    return clean_label(options.label or options.dataset_id or stem)
+
+
+def base_id(options: UploadOptions) -> str:
+    """The id to create: the given dataset_id (checked) or the upload file's stem made safe."""
+    if options.dataset_id:
+        return check_id(options.dataset_id.strip(), what="dataset_id")
+    stem = PurePosixPath((options.filename or "").replace("\\", "/")).stem
+    safe = _UNSAFE_ID_CHARS.sub("_", unicodedata.normalize("NFKD", stem)).strip("._-")[:100]
+    return safe or "dataset"
+
+
+def check_options(options: UploadOptions) -> None:
+    if options.dataset_type not in DATASET_TYPES:
+        raise DatasetTypeInvalid(f"dataset_type must be one of {', '.join(DATASET_TYPES)}")
+    base_id(options)
+
+
+def claim_id(layout: Layout, registry: Path, base: str) -> tuple[str, Path]:
+    """Reserve `base`, `base_1`, `base_2` ... by creating the (empty) folder atomically."""
+    for counter in range(10_000):
+        candidate = base if counter == 0 else f"{base[:120]}_{counter}"
+        if candidate in RESERVED_IDS or id_taken(layout, candidate):
+            continue
+        target = registry / candidate
+        try:
+            target.mkdir()
+        except FileExistsError:
+            continue
+        return candidate, target
+    raise DatasetUploadTargetInvalid(f"no free dataset id for {base!r}")
+
+
+def sweep_stale(staging_root: Path, *, older_than_s: float = STALE_STAGING_S) -> None:
+    """Remove staging folders left by a crash (never the live upload sessions)."""
+    now = time.time()
+    for child in staging_root.glob("staging-*"):
+        with contextlib.suppress(OSError):
+            if now - child.stat().st_mtime > older_than_s:
+                remove_tree(child)
+
+
+def _views(data: Path, detected: Detected) -> dict[str, Any]:
+    views: dict[str, Any] = {}
+    if detected.source_format == "yolo" and detected.yolo is not None and detected.yolo.canonical:
+        views["yolo"] = yolo_layout_record(".", detected.yolo)
+    elif detected.source_format != "images" and detected.annotations.classes:
+        layout = write_yolo(detected.annotations, data / DERIVED_DIR / "yolo")
+        views["yolo"] = yolo_layout_record(f"{DERIVED_DIR}/yolo", layout)
+    if detected.source_format in ("coco", "qwen"):
+        views[detected.source_format] = {"files": detected.files}
+    return views
+
+
+def _prepare(archive: Path, data: Path, limits: zipsafe.ZipLimits) -> tuple[Detected, str]:
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DatasetZipInvalid(f"not a readable zip file: {exc}") from exc
+    with zf:
+        members = zipsafe.plan(zf, limits)
+        data.mkdir(parents=True)
+        extracted = zipsafe.extract(zf, members, data, limits)
+    detected = detect_dataset(data, extracted.image_sizes)
+    check_images_decoded(detected.annotations, extracted.image_sizes)
+    # dataset.json is always replaced by ours (a re-uploaded download carries the old one): not source data
+    return detected, signature(f for f in extracted.fingerprint if f[0] != "dataset.json")
+
+
+def _inherited(data: Path) -> dict[str, str]:
+    """Glossary and context carried by metadata inside the upload (a download, a Qwen export ...)."""
+    found: dict[str, str] = {}
+    for name in (*META_FILES, "dataset_meta.json"):
+        meta = load_json_file(data / name) or {}
+        for key in ("labelmap_glossary", "context"):
+            value = meta.get(key)
+            if isinstance(value, str) and value.strip() and key not in found:
+                found[key] = value
+    return found
+
+
+def _metadata(
+    detected: Detected, data: Path, dataset_id: str, options: UploadOptions, sig: str, archive_bytes: int
+) -> dict[str, Any]:
+    inherited = _inherited(data)
+    views = _views(data, detected)
+    yolo = views.get("yolo")
+    extra = {
+        "source_format": detected.source_format,
+        "views": views,
+        "yolo_layout": None if yolo is None else ("flat" if yolo["flat"] else "split"),
+        "upload": {"filename": (options.filename or "")[:255], "bytes": archive_bytes},
+    }
+    meta = build_meta(
+        detected.annotations, dataset_id=dataset_id, label=_label(options) or dataset_id,
+        dataset_type=options.dataset_type, context=options.context or inherited.get("context", ""),
+        source="registry", fmt=FORMAT_OF.get(detected.source_format, "unknown"), sig=sig, extra=extra,
+    )  # fmt: skip
+    meta["labelmap_glossary"] = inherited.get("labelmap_glossary", "")
+    return meta
+
+
+def ingest_archive(
+    archive: Path, *, layout: Layout, options: UploadOptions, limits: zipsafe.ZipLimits
+) -> dict[str, Any]:
+    """Create a registry dataset from a zip; returns its metadata. Any failure removes every trace."""
+    check_options(options)
+    staging_root = layout.root("dataset_uploads")
+    registry = layout.root("dataset_registry")
+    sweep_stale(staging_root)
+    work = staging_root / f"staging-{uuid.uuid4().hex}"
+    claimed: Path | None = None
+    started = time.perf_counter()
+    try:
+        data = work / "data"
+        detected, sig = _prepare(archive, data, limits)
+        dataset_id, claimed = claim_id(layout, registry, base_id(options))
+        ann = detected.annotations
+        meta = _metadata(detected, data, dataset_id, options, sig, archive.stat().st_size)
+        write_meta(data / "dataset.json", meta)
+        os.replace(data, claimed)  # the claimed folder is empty, so this rename replaces it atomically
+        claimed = None
+    finally:
+        if claimed is not None:
+            with contextlib.suppress(OSError):
+                claimed.rmdir()
+        remove_tree(work)
+    log.info(
+        "dataset.uploaded id=%s format=%s images=%d boxes=%d secs=%.2f",
+        dataset_id, detected.source_format, len(ann.images), ann.box_count, time.perf_counter() - started,
+    )  # fmt: skip
+    return meta
+
+
+def ingest_received(
+    archive: Path, folder: Path, *, layout: Layout, options: UploadOptions, limits: zipsafe.ZipLimits
+) -> dict[str, Any]:
+    """`ingest_archive` for a zip received into its own staging `folder`, which is removed afterwards."""
+    try:
+        return ingest_archive(archive, layout=layout, options=options, limits=limits)
+    finally:
+        remove_tree(folder)
