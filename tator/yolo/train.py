@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tator.datasets.labels import labelmap_text
 from tator.datasets.training import TrainingDataset
@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 KIND = "yolo.train"
 KEPT_FROM_TRAINER = ("results.csv", "args.yaml")
+OPTIMIZERS = frozenset({"auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"})
+TRAIN_OPTIONS = frozenset({
+    "lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr", "box", "cls",
+    "dfl", "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
+    "mosaic", "mixup", "copy_paste", "close_mosaic", "optimizer", "cos_lr", "dropout", "rect", "multi_scale",
+})  # fmt: skip
 
 
 class YoloTrainRequest(BaseModel):
@@ -43,7 +49,19 @@ class YoloTrainRequest(BaseModel):
     patience: int = Field(default=100, ge=0)
     accept_tos: bool = False
     auto_activate: bool = True
-    augmentations: dict[str, float] = Field(default_factory=dict)
+    # ultralytics hyper-parameters and augmentations, by name; only the allowlisted ones (no paths).
+    augmentations: dict[str, float | str | bool] = Field(default_factory=dict)
+
+    @field_validator("augmentations")
+    @classmethod
+    def _allowlisted(cls, value: dict[str, float | str | bool]) -> dict[str, float | str | bool]:
+        unknown = sorted(set(value) - set(TRAIN_OPTIONS))
+        if unknown:
+            raise ValueError(f"unsupported training options {unknown}; allowed: {sorted(TRAIN_OPTIONS)}")
+        optimizer = value.get("optimizer")
+        if optimizer is not None and optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
+        return value
 
 
 class YoloTrainPlan(BaseModel):

@@ -123,3 +123,46 @@ def test_cancel_mid_training_and_coco_dataset_is_staged(tiny_client: TestClient,
     assert client.get("/yolo/active").json() == {}  # a cancelled run is not activated
     again = client.post(path + "/cancel")
     assert (again.status_code, again.json()["detail"]) == (409, "job_not_cancellable")
+
+
+@pytest.mark.slow
+def test_from_scratch_training_learns_the_synthetic_shapes(tiny_client: TestClient, tmp_path: Path) -> None:
+    """The figure the issue asks for: validation mAP50 of a from-scratch tiny YOLO after 20 CPU epochs."""
+    from tator.zoo.synthetic import make_detection_dataset
+    from tests.datasets.zips import zip_tree
+
+    ds = make_detection_dataset(tmp_path / "src" / "shapes96", n_train=96, n_val=16, image_size=128, seed=0)
+    upload(tiny_client, zip_tree(ds.root.parent, tmp_path / "shapes96.zip"))
+    started = tiny_client.post(
+        "/yolo/train/jobs",
+        json={
+            "dataset_id": "shapes96",
+            "accept_tos": True,
+            "from_scratch": True,
+            "epochs": 20,
+            "img_size": 128,
+            "batch": 16,
+            "augmentations": {"mosaic": 0, "warmup_epochs": 1, "optimizer": "AdamW", "lr0": 0.005},
+        },
+    )
+    assert started.status_code == 200, started.text
+    job = wait_job(tiny_client, f"/yolo/train/jobs/{started.json()['job_id']}", timeout=900)
+    assert job["status"] == "succeeded", job["error"]
+    map50 = job["result"]["metrics"]["metrics/mAP50(B)"]
+    print(f"from-scratch tiny YOLO, 20 epochs: validation mAP50 = {map50:.3f}")
+    assert map50 > 0.5
+    # the trained model, auto-activated, finds the shapes of a validation image
+    image = ds.root / "val" / "images" / sorted(p.name for p in (ds.root / "val" / "images").iterdir())[0]
+    import base64
+
+    body = tiny_client.post(
+        "/yolo/predict_full", json={"image_base64": base64.b64encode(image.read_bytes()).decode(), "conf": 0.25}
+    ).json()
+    assert len(body["detections"]) >= 1
+
+
+def test_training_options_are_allowlisted(client: TestClient) -> None:
+    response = client.post(
+        "/yolo/train/jobs", json={"dataset_id": "x", "accept_tos": True, "augmentations": {"project": "/tmp/elsewhere"}}
+    )
+    assert response.status_code == 422
