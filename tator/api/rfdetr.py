@@ -7,12 +7,28 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tator.api import detector_common as common
-from tator.api.deps import ImagesDep, RegistryDep
+from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
-from tator.errors import ImageTokenNotFound, ModelBusy, RegionRequired, RfdetrActiveMissing, RfdetrActiveMissingWeights
+from tator.api.training_routes import add_job_routes, job_view
+from tator.errors import (
+    DatasetHasNoBoxes,
+    DatasetNotFound,
+    ImageTokenNotFound,
+    ModelBusy,
+    RegionRequired,
+    RfdetrActiveMissing,
+    RfdetrActiveMissingWeights,
+    RfdetrJobNotFound,
+    RfdetrSegRequiresPolygons,
+    RfdetrTosRequired,
+    RfdetrVariantUnknown,
+)
 from tator.rfdetr import service
 from tator.rfdetr.infer import RfdetrOptions
+from tator.rfdetr.train import KIND as TRAIN_KIND
+from tator.rfdetr.train import RfdetrTrainRequest
+from tator.rfdetr.train_start import start_training
 from tator.runtime.active_runs import ActiveRuns
 from tator.vision.detection import PredictMode
 
@@ -63,3 +79,22 @@ def predict_windowed(
 ) -> common.DetectorPredictResponse:
     """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
     return _predict(body, None, images, registry, runs, [])
+
+
+@router.post(
+    "/train/jobs",
+    responses=responses(
+        RfdetrTosRequired, DatasetNotFound, DatasetHasNoBoxes, RfdetrSegRequiresPolygons, RfdetrVariantUnknown
+    ),
+)
+def start_train_job(
+    body: RfdetrTrainRequest, state: StateDep, layout: LayoutDep, jobs: JobsDep, runs: RfdetrRunsDep
+) -> dict[str, object]:
+    """Queue an RF-DETR training run (dataset staged as COCO in the run dir); activated on success."""
+    record = start_training(
+        body, layout=layout, jobs=jobs, runs=runs, base_models=state.base_models, offline=state.settings.offline
+    )
+    return job_view(record)
+
+
+add_job_routes(router, "/train/jobs", TRAIN_KIND, RfdetrJobNotFound)

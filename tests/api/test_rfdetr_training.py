@@ -1,0 +1,56 @@
+"""RF-DETR training over HTTP on the tiny zoo: a COCO-staged run trains, is activated and predicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tator.settings import Settings
+from tests.api.test_detectors import image_b64
+from tests.api.test_yolo_training import tiny_client, upload, wait_job  # noqa: F401 (fixture)
+from tests.datasets.zips import yolo_zip
+
+
+def test_preflight_refusals(client: TestClient, settings: Settings, tmp_path: Path) -> None:
+    archive, _ = yolo_zip(tmp_path)
+    upload(client, archive)
+    cases = [
+        ({"dataset_id": "shapes"}, 400, "rfdetr_tos_required"),
+        ({"dataset_id": "nope", "accept_tos": True}, 404, "dataset_not_found"),
+        ({"dataset_id": "shapes", "accept_tos": True, "task": "segment"}, 400, "rfdetr_seg_requires_polygons"),
+        ({"dataset_id": "shapes", "accept_tos": True, "variant": "rfdetr-huge"}, 400, "rfdetr_variant_unknown"),
+    ]
+    for body, status, code in cases:
+        response = client.post("/rfdetr/train/jobs", json=body)
+        assert (response.status_code, response.json().get("detail")) == (status, code), (body, response.text)
+    assert client.get("/rfdetr/train/jobs").json() == []
+    assert not list((settings.uploads_dir / "rfdetr_runs").glob("*"))
+
+
+def test_rfdetr_trains_end_to_end_and_is_activated(tiny_client: TestClient, tmp_path: Path) -> None:  # noqa: F811
+    client = tiny_client
+    archive, ds = yolo_zip(tmp_path)
+    upload(client, archive)  # a YOLO dataset: staged as COCO in the run dir, never "dataset_not_ready"
+    started = client.post(
+        "/rfdetr/train/jobs",
+        json={
+            "dataset_id": "shapes",
+            "accept_tos": True,
+            "epochs": 1,
+            "batch": 2,
+            "resolution": 128,
+        },
+    )
+    assert started.status_code == 200, started.text
+    job = wait_job(client, f"/rfdetr/train/jobs/{started.json()['job_id']}", timeout=600)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["progress"] == 1.0 and job["metrics"] and "val/mAP_50" in job["metrics"][-1]
+    run_dir = Path(job["result"]["run_dir"])
+    assert (run_dir / "checkpoint_best_total.pth").is_file() and not (run_dir / "dataset").exists()
+    source = Path(client.app.state.tator.layout.root("dataset_registry")) / "shapes"  # type: ignore[attr-defined]
+    assert not list(source.rglob("_annotations.coco.json"))  # the source dataset was not written into
+    active = client.get("/rfdetr/active").json()
+    assert active["run_id"] == job["job_id"] and active["labelmap"] == list(ds.labelmap)
+    body = client.post("/rfdetr/predict_full", json={"image_base64": image_b64(96, 96), "conf": 0.0}).json()
+    assert body["labelmap"] == list(ds.labelmap)
