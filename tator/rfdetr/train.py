@@ -134,8 +134,12 @@ def _keep_outputs(ctx: JobContext, series: list[dict[str, float]]) -> dict[str, 
     final = series[-1] if series else {}
     atomic_write_json(run_dir / "metrics_series.json", series)
     atomic_write_json(run_dir / "metrics.json", final)
-    for path in run_dir.iterdir():  # keep the small, useful files; Lightning's full checkpoints are large
-        if path.name not in (*KEPT, "labelmap.txt", "metrics.json", "metrics_series.json", "run.json", "job.log"):
+    # Keep one best checkpoint (115 MB for Nano) and the small files; Lightning's full checkpoints
+    # and the other best variants would triple the run's size.
+    keep = {best.name, "results.json", "log.txt", "labelmap.txt", "metrics.json", "metrics_series.json", "run.json",
+            "job.log"}  # fmt: skip
+    for path in run_dir.iterdir():
+        if path.name not in keep:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     ctx.log(f"kept {best.name}; mAP50={final.get('val/mAP_50', 0.0):.4f}")
     return {"run_dir": str(run_dir), "best_path": str(best), "metrics": final}
