@@ -166,6 +166,10 @@ class RfdetrActiveMissingWeights(TatorError):
     code, status = "rfdetr_active_missing_weights", 412
 
 
+class RunBusy(TatorError):
+    code, status = "run_delete_blocked_active_job", 409
+
+
 class DetectorModeInvalid(TatorError):
     code, status = "detector_mode_invalid", 400
 
@@ -221,6 +225,153 @@ class RfdetrJobNotFound(TatorError):
 
 class TrainingProducedNoWeights(TatorError):
     code, status = "training_produced_no_weights", 500
+
+
+# --- classifier heads (issue 5: CLIP / DINOv3 heads, classifier files, active model) -------------
+class ClassifierFormatUnsafe(TatorError):
+    code, status = "classifier_format_unsafe", 400
+
+
+class ClassifierLoadFailed(TatorError):
+    code, status = "classifier_load_failed", 400
+
+
+class ClassifierNotFound(TatorError):
+    code, status = "classifier_not_found", 404
+
+
+class ClassifierRequired(TatorError):
+    code, status = "classifier_required", 400
+
+
+class ClassifierPathNotAllowed(TatorError):
+    code, status = "classifier_path_not_allowed", 400
+
+
+class ClassifierExtensionNotAllowed(TatorError):
+    code, status = "classifier_extension_not_allowed", 400
+
+
+class ClassifierMetaRequired(TatorError):
+    code, status = "classifier_meta_required", 400
+
+
+class ClassifierNewNameRequired(TatorError):
+    code, status = "classifier_new_name_required", 400
+
+
+class ClassifierNewNameInvalid(TatorError):
+    code, status = "classifier_new_name_invalid", 400
+
+
+class ClassifierRenameConflict(TatorError):
+    code, status = "classifier_rename_conflict", 409
+
+
+class ClipEncoderTypeUnsupported(TatorError):
+    code, status = "clip_encoder_type_unsupported", 400
+
+
+class ClipModelNotAllowed(TatorError):
+    code, status = "clip_model_not_allowed", 400
+
+
+class ClipLoadFailed(TatorError):
+    code, status = "clip_load_failed", 503
+
+
+class Dinov3LoadFailed(TatorError):
+    code, status = "dinov3_load_failed", 503
+
+
+class EncoderModelRequired(TatorError):
+    code, status = "encoder_model_required", 400
+
+
+class DimensionMismatch(TatorError):
+    code, status = "dimension_mismatch", 400
+
+
+class LabelmapNotFound(TatorError):
+    code, status = "labelmap_not_found", 404
+
+
+class LabelmapPathNotAllowed(TatorError):
+    code, status = "labelmap_path_not_allowed", 400
+
+
+class LabelmapExtensionNotAllowed(TatorError):
+    code, status = "labelmap_extension_not_allowed", 400
+
+
+class LabelmapRequiredForClassifier(TatorError):
+    code, status = "labelmap_required_for_classifier", 400
+
+
+class LabelmapClassifierClassMismatch(TatorError):
+    code, status = "labelmap_classifier_class_mismatch", 400
+
+
+class ImagesRequired(TatorError):
+    code, status = "images_required", 400
+
+
+class LabelsRequired(TatorError):
+    code, status = "labels_required", 400
+
+
+class DatasetPathsUnresolved(TatorError):
+    code, status = "dataset_paths_unresolved", 400
+
+
+class ClipTooFewClasses(TatorError):
+    code, status = "clip_too_few_classes", 400
+
+
+# --- yolo head graft (issue 4) --------------------------------------------------------------------
+class YoloBaseMissing(TatorError):
+    code, status = "yolo_base_missing", 404
+
+
+class YoloBaseMissingBest(TatorError):
+    code, status = "yolo_base_missing_best", 400
+
+
+class YoloBaseLabelmapMissing(TatorError):
+    code, status = "yolo_base_labelmap_missing", 400
+
+
+class YoloBaseCheckpointUnsupported(TatorError):
+    code, status = "yolo_base_checkpoint_unsupported", 400
+
+
+class YoloGraftDetectOnly(TatorError):
+    code, status = "yolo_graft_detect_only", 400
+
+
+class YoloLabelmapOverlap(TatorError):
+    code, status = "yolo_labelmap_overlap", 400
+
+
+class YoloRunExists(TatorError):
+    code, status = "yolo_run_exists", 409
+
+
+class YoloHeadGraftNotFound(TatorError):
+    code, status = "yolo_head_graft_not_found", 404
+
+
+class YoloHeadGraftBundleIncomplete(TatorError):
+    code, status = "yolo_head_graft_bundle_incomplete", 409
+
+
+class YoloBundleInvalid(TatorError):
+    code, status = "yolo_bundle_invalid", 400
+
+
+class YoloBundleUnsafe(TatorError):
+    code, status = "yolo_bundle_unsafe", 400
+
 
 def all_error_classes() -> list[type[TatorError]]:
     """Every TatorError subclass, recursively (used to check that codes are unique)."""

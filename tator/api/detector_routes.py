@@ -26,7 +26,7 @@ class ActivateRunRequest(BaseModel):
 def runs_dependency(family: RunFamily, root_name: str) -> Callable[[AppState], ActiveRuns]:
     def get_runs(state: StateDep) -> ActiveRuns:
         store = RunStore(state.layout.root(root_name), family.errors.not_found)
-        return ActiveRuns(family, store, state.selections, state.registry)
+        return ActiveRuns(family, store, state.selections, state.registry, is_busy=state.jobs.is_active)
 
     return get_runs
 

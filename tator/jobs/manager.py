@@ -246,9 +246,7 @@ class JobManager:
             self._store.save(active.record)
 
     # --- queries and control ----------------------------------------------------------------------
-    def get(
-        self, job_id: str, *, kinds: tuple[str, ...] = (), not_found: type[TatorError] = JobNotFound
-    ) -> JobRecord:
+    def get(self, job_id: str, *, kinds: tuple[str, ...] = (), not_found: type[TatorError] = JobNotFound) -> JobRecord:
         """The record of a job (optionally only if its kind is one of `kinds`), else `not_found` (404)."""
         with self._lock:
             active = self._active.get(job_id)
@@ -293,6 +291,11 @@ class JobManager:
             if record.status.terminal or time.monotonic() >= deadline:
                 return record
             time.sleep(0.05)
+
+    def is_active(self, job_id: str) -> bool:
+        """True while the job is queued, running or cancelling."""
+        with self._lock:
+            return job_id in self._active
 
     def active_count(self) -> int:
         with self._lock:

@@ -7,11 +7,12 @@ registry on the next predict. Deleting the active run clears the selection and u
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tator.errors import TatorError
+from tator.errors import RunBusy, TatorError
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
@@ -35,11 +36,20 @@ class RunFamily:
 
 
 class ActiveRuns:
-    def __init__(self, family: RunFamily, store: RunStore, selections: ModelSelections, registry: ModelRegistry):
+    def __init__(
+        self,
+        family: RunFamily,
+        store: RunStore,
+        selections: ModelSelections,
+        registry: ModelRegistry,
+        *,
+        is_busy: Callable[[str], bool] = lambda _run_id: False,
+    ) -> None:
         self.family = family
         self.store = store
         self._selections = selections
         self._registry = registry
+        self._is_busy = is_busy  # a job (training, graft) still writing into the run
 
     def best_weights(self, run_id: str) -> Path | None:
         path = self.store.existing(run_id)
@@ -113,8 +123,11 @@ class ActiveRuns:
         return {key: record.get(key) for key in keys} | {"run_id": run_id}
 
     def delete(self, run_id: str) -> dict[str, str]:
-        """Delete a run; if it was active, clear the selection and drop the loaded model."""
+        """Delete a run; if it was active, clear the selection and drop the loaded model. A run whose job
+        is still queued or running is refused (cancel the job first)."""
         self.store.existing(run_id)
+        if self._is_busy(run_id):
+            raise RunBusy(f"run {run_id} is still being written by its job; cancel the job first", run_id=run_id)
         selection = self._selections.get(self.family.family)
         if selection is not None and selection.meta.get("run_id") == run_id:
             self._selections.clear(self.family.family)

@@ -166,3 +166,31 @@ def test_training_options_are_allowlisted(client: TestClient) -> None:
         "/yolo/train/jobs", json={"dataset_id": "x", "accept_tos": True, "augmentations": {"project": "/tmp/elsewhere"}}
     )
     assert response.status_code == 422
+
+
+def test_a_run_in_training_cannot_be_deleted(tiny_client: TestClient, tmp_path: Path) -> None:
+    archive, _ = yolo_zip(tmp_path)
+    upload(tiny_client, archive)
+    job = tiny_client.post(
+        "/yolo/train/jobs",
+        json={
+            "dataset_id": "shapes",
+            "accept_tos": True,
+            "from_scratch": True,
+            "epochs": 500,
+            "img_size": 64,
+            "batch": 2,
+        },
+    ).json()
+    deadline = time.monotonic() + 60
+    while tiny_client.get(f"/yolo/train/jobs/{job['job_id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    while not any(r["run_id"] == job["job_id"] for r in tiny_client.get("/yolo/runs").json()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    blocked = tiny_client.delete(f"/yolo/runs/{job['job_id']}")
+    assert (blocked.status_code, blocked.json()["detail"]) == (409, "run_delete_blocked_active_job")
+    tiny_client.post(f"/yolo/train/jobs/{job['job_id']}/cancel")
+    assert wait_job(tiny_client, f"/yolo/train/jobs/{job['job_id']}")["status"] == "cancelled"
+    assert tiny_client.delete(f"/yolo/runs/{job['job_id']}").json()["status"] == "deleted"
