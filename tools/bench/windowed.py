@@ -143,9 +143,7 @@ def main() -> None:
     from tator.vision.boxes import box_iou
 
     same = int((box_iou(last["ours"], last["sahi"]).max(axis=1) > 0.9).sum()) if len(last["sahi"]) else 0
-    print(
-        f"{same} of Tator's {ours_n} boxes match one of SAHI's {sahi_n} (IoU > 0.9)"
-    )
+    print(f"{same} of Tator's {ours_n} boxes match one of SAHI's {sahi_n} (IoU > 0.9)")
     print(f"ratio vs SAHI: {ours_s / sahi_s:.2f}x; ratio vs bare forwards: {ours_s / bare_s:.2f}x")
 
 
