@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,19 +82,13 @@ def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
 
 def train(plan: RfdetrTrainPlan, ctx: JobContext, *, dataset: TrainingDataset, runs: ActiveRuns) -> dict[str, Any]:
     """The job function (bind `dataset` and `runs` at submit time)."""
-    started = time.time()
-    runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, "running", created_at=started))
-    try:
-        result = _train(plan, ctx, dataset)
-    except BaseException as exc:
-        status = "cancelled" if ctx.cancel.cancelled else "failed"
-        runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, status, created_at=started, error=str(exc)[:500]))
-        raise
-    runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, "succeeded", created_at=started, **result))
-    if plan.request.auto_activate:
-        runs.activate(ctx.job_id)
-        result["activated"] = True
-    return result
+    return runs.track(
+        ctx.job_id,
+        partial(run_record, plan, ctx.job_id),
+        partial(_train, plan, ctx, dataset),
+        cancelled=lambda: ctx.cancel.cancelled,
+        auto_activate=plan.request.auto_activate,
+    )
 
 
 def _train(plan: RfdetrTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> dict[str, Any]:

@@ -7,12 +7,18 @@ registry on the next predict. Deleting the active run clears the selection and u
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from tator.errors import RunBusy, TatorError
+from tator.jobs.context import JobFunction
+from tator.jobs.manager import JobManager
+from tator.jobs.types import JobRecord
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
@@ -116,6 +122,36 @@ class ActiveRuns:
                 {**record, "status": status, "artifacts": artifacts, "is_active": record["run_id"] == active_id}
             )
         return runs
+
+    def submit(self, jobs: JobManager, kind: str, fn: JobFunction, plan: BaseModel) -> JobRecord:
+        """Queue a heavy job whose id is also its run id and whose run dir is the run's directory."""
+        job_id = uuid.uuid4().hex
+        return jobs.submit(kind, fn, plan, resource="gpu", run_dir=self.store.path(job_id), job_id=job_id)
+
+    def track(
+        self,
+        run_id: str,
+        record: Callable[..., dict[str, Any]],
+        work: Callable[[], dict[str, Any]],
+        *,
+        cancelled: Callable[[], bool],
+        auto_activate: bool,
+    ) -> dict[str, Any]:
+        """Run a training job's `work` with its run.json kept current (running, then succeeded, failed or
+        cancelled) and, on success, activate the run when asked. `record(status, **fields)` builds run.json."""
+        started = time.time()
+        self.store.write(run_id, record("running", created_at=started))
+        try:
+            result = work()
+        except BaseException as exc:
+            status = "cancelled" if cancelled() else "failed"
+            self.store.write(run_id, record(status, created_at=started, error=str(exc)[:500]))
+            raise
+        self.store.write(run_id, record("succeeded", created_at=started, **result))
+        if auto_activate:
+            self.activate(run_id)
+            result["activated"] = True
+        return result
 
     def summary(self, run_id: str) -> dict[str, Any]:
         record = self.store.read(run_id)

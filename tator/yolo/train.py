@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,19 +109,13 @@ def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
 
 def train(plan: YoloTrainPlan, ctx: JobContext, *, dataset: TrainingDataset, runs: ActiveRuns) -> dict[str, Any]:
     """The job function (bind `dataset` and `runs` at submit time)."""
-    started = time.time()
-    runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, "running", created_at=started))
-    try:
-        result = _train(plan, ctx, dataset)
-    except BaseException as exc:
-        status = "cancelled" if ctx.cancel.cancelled else "failed"
-        runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, status, created_at=started, error=str(exc)[:500]))
-        raise
-    runs.store.write(ctx.job_id, run_record(plan, ctx.job_id, "succeeded", created_at=started, **result))
-    if plan.request.auto_activate:
-        runs.activate(ctx.job_id)
-        result["activated"] = True
-    return result
+    return runs.track(
+        ctx.job_id,
+        partial(run_record, plan, ctx.job_id),
+        partial(_train, plan, ctx, dataset),
+        cancelled=lambda: ctx.cancel.cancelled,
+        auto_activate=plan.request.auto_activate,
+    )
 
 
 def _train(plan: YoloTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> dict[str, Any]:
@@ -159,7 +154,11 @@ def _train(plan: YoloTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> di
 
 
 def _callbacks(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Callable[[Any], None]]:
-    epochs = plan.request.epochs
+    return epoch_callbacks(plan.request.epochs, ctx)
+
+
+def epoch_callbacks(epochs: int, ctx: JobContext) -> dict[str, Callable[[Any], None]]:
+    """ultralytics callbacks reporting per-epoch metrics/progress to `ctx` and stopping on cancel."""
 
     def on_batch_end(trainer: Any) -> None:
         if ctx.cancel.cancelled:
@@ -226,3 +225,8 @@ def _is_number(value: Any) -> bool:
 
 def _ultralytics_device(device: str) -> str:
     return device.split(":", 1)[1] if device.startswith("cuda:") else device
+
+
+def ultralytics_device(device: str) -> str:
+    """Our device name ("cpu", "cuda:1") as ultralytics' `device` argument ("cpu", "1")."""
+    return _ultralytics_device(device)

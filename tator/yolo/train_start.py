@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -41,15 +40,7 @@ def start_training(
         offline=offline,
         notes=notes,
     )
-    job_id = uuid.uuid4().hex
-    return jobs.submit(
-        KIND,
-        partial(train, dataset=dataset, runs=runs),
-        plan,
-        resource="gpu",
-        run_dir=runs.store.path(job_id),
-        job_id=job_id,
-    )
+    return runs.submit(jobs, KIND, partial(train, dataset=dataset, runs=runs), plan)
 
 
 def model_source(
