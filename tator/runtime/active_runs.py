@@ -116,8 +116,10 @@ class ActiveRuns:
             path = self.store.path(record["run_id"])
             artifacts = {name: (path / name).is_file() for name in self.family.kept_files}
             status = record.get("status") or "unknown"
-            if status != "succeeded" and any((path / name).is_file() for name in self.family.weights):
-                status = "succeeded" if status in ("unknown", "interrupted") else status
+            if status in ("queued", "running", "cancelling") and not self._is_busy(record["run_id"]):
+                status = "interrupted"  # the server stopped while its job ran; the job says the same
+            if status == "unknown" and any((path / name).is_file() for name in self.family.weights):
+                status = "succeeded"
             runs.append(
                 {**record, "status": status, "artifacts": artifacts, "is_active": record["run_id"] == active_id}
             )

@@ -22,6 +22,7 @@ YOLO_RUNS = RunFamily(
         "metrics_series.json",
         "labelmap.txt",
         "head_graft_audit.jsonl",
+        "head_graft.yaml",
         "run.json",
     ),
     errors=RunErrors(YoloRunNotFound, YoloBestMissing, YoloActiveMissing, YoloActiveMissingWeights),
