@@ -128,7 +128,6 @@ class DeviceOutOfMemory(TatorError):
     code, status = "device_out_of_memory", 503
 
 
-
 # --- detectors (YOLO, RF-DETR): runs, active model, predict -------------------------------------
 class InvalidRunId(TatorError):
     code, status = "invalid_run_id", 400
@@ -326,6 +325,10 @@ class DatasetPathsUnresolved(TatorError):
 
 class ClipTooFewClasses(TatorError):
     code, status = "clip_too_few_classes", 400
+
+
+class BboxInvalid(TatorError):
+    code, status = "bbox_invalid", 400
 
 
 # --- yolo head graft (issue 4) --------------------------------------------------------------------

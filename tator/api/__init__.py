@@ -17,6 +17,8 @@ from tator.api import (
     system,
     yolo,
 )
+from tator.api.clip_routes import router as clip_router
+from tator.api.yolo_graft import router as yolo_graft_router
 
 
 def build_api_router() -> APIRouter:
@@ -31,6 +33,8 @@ def build_api_router() -> APIRouter:
     router.include_router(crop_zip.router)
     router.include_router(fs_upload.router)
     router.include_router(yolo.router)
+    router.include_router(yolo_graft_router)
     router.include_router(rfdetr.router)
     router.include_router(detectors.router)
+    router.include_router(clip_router)
     return router
