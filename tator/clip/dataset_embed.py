@@ -20,6 +20,7 @@ from tator.clip.cache import EmbeddingCache
 from tator.clip.crops import ImageCrops
 from tator.clip.embed import Encoder, EncoderInfo, crop_square, embed_batch, encoder_info
 from tator.jobs.context import CancelToken
+from tator.runtime.images import open_image
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def embed_plans(
             continue
         results[index] = np.zeros((len(plan.boxes), info.dim), dtype=np.float32)
         remaining[index] = len(plan.boxes)
-        with Image.open(io.BytesIO(data)) as opened:
+        with open_image(io.BytesIO(data)) as opened:
             image = opened.convert("RGB")
         for row, box in enumerate(plan.boxes):
             pending.crops.append(crop_square(image, box, size=info.image_size, padding=padding))

@@ -16,6 +16,7 @@ from typing import IO
 from PIL import Image, UnidentifiedImageError
 
 from tator.errors import DatasetImageInvalid, DatasetImageTooLarge
+from tator.runtime.images import open_image
 
 DRAFT_ABOVE_PIXELS = 16_000_000  # big JPEGs decode at 1/8 scale: every byte is still entropy-decoded
 
@@ -51,7 +52,7 @@ class ImageInfo:
 def _decode(source: IO[bytes], name: str, max_pixels: int, budget: DecodeBudget | None) -> ImageInfo:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source) as image:
+        with open_image(source) as image:
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise DatasetImageInvalid(f"{name}: image has no pixels", path=name)
@@ -91,7 +92,7 @@ def validate_image(
 def probe_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from the header only, or None when the file is not a readable image."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             return int(image.size[0]), int(image.size[1])
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None

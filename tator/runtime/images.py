@@ -14,6 +14,8 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -66,6 +68,16 @@ def _strip_data_url(text: str) -> str:
     return text.strip()
 
 
+def open_image(source: IO[bytes] | Path) -> Image.Image:
+    """`PIL.Image.open` without one process-wide quirk: importing ultralytics replaces `Image.open` with
+    a wrapper that, on the first unidentified file, tries to pip-install a HEIF plugin; offline that
+    surfaces as ImportError. Here it stays what it is: an unidentified image."""
+    try:
+        return Image.open(source)
+    except ImportError as exc:
+        raise UnidentifiedImageError(f"cannot identify image file ({type(exc).__name__})") from exc
+
+
 def decode_base64_image(text: str, limits: ImageLimits) -> np.ndarray:
     """Decode base64 (or a data URL) into RGB pixels, enforcing byte and pixel limits."""
     payload = _strip_data_url(text)
@@ -87,7 +99,7 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw)) as image:
+            with open_image(io.BytesIO(raw)) as image:
                 width, height = image.size
                 if width * height > limits.max_pixels:
                     raise ImagePixelsTooLarge(
@@ -102,12 +114,8 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImagePixelsTooLarge(f"image is too large to decode safely: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from exc
-    except Exception as exc:
-        # Importing ultralytics monkey-patches Image.open to pip-install a HEIF plugin on the first
-        # unidentified file; offline that surfaces as ImportError. Undecodable input is still a 400.
-        raise InvalidImage(f"image could not be decoded: {type(exc).__name__}") from exc
     pixels = np.asarray(rgb, dtype=np.uint8)
     pixels.setflags(write=False)
     return pixels

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,16 @@ def test_invalid_image_is_a_400_even_after_ultralytics_patched_pil(cache: ImageC
 
     with pytest.raises(InvalidImage):
         cache.resolve(ImagePayload(image_base64=b64(b"definitely not an image")))
+
+
+def test_dataset_image_check_survives_the_ultralytics_pil_patch(tmp_path: Path) -> None:
+    import ultralytics  # noqa: F401
+
+    from tator.datasets.imagecheck import probe_size, validate_image
+    from tator.errors import DatasetImageInvalid
+
+    with pytest.raises(DatasetImageInvalid):
+        validate_image(b"plain text, not pixels", "fake.png", max_pixels=10_000)
+    assert validate_image(png_bytes(7, 5), "ok.png", max_pixels=10_000).width == 7
+    (tmp_path / "fake.jpg").write_text("not an image")
+    assert probe_size(tmp_path / "fake.jpg") is None

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from tator.annotations import BBox
+from tator.runtime.images import open_image
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 SPLIT_ALIASES: dict[str, str] = {
@@ -86,7 +87,7 @@ def canonical_split(name: str) -> str | None:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) read from the image header, without decoding pixels."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             width, height = image.size
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise ValueError(f"unreadable image {path.name}: {exc}") from exc
