@@ -121,7 +121,8 @@ def load_restricted(path: Path, error: type[TatorError]) -> dict[str, Any]:
         # on exit, which would pull them out from under another thread's load of the same classes.
         torch.serialization.add_safe_globals(_allowed_classes(names))
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        location = str(path)
+        ckpt = torch.load(location, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError from a damaged archive, ...
         raise error(f"{path.name} could not be loaded safely: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not isinstance(ckpt, dict):

@@ -21,7 +21,7 @@ from tator.jobs.context import JobContext
 from tator.runtime.active_runs import ActiveRuns
 from tator.storage.files import atomic_write_text
 from tator.yolo.graft_plan import MODEL_YAML_NAME, HeadGraftPlan, append_audit, run_record
-from tator.yolo.train import _keep_outputs, epoch_callbacks, stage_dataset, ultralytics_device
+from tator.yolo.train import epoch_callbacks, keep_outputs, stage_dataset, trainer_args
 
 if TYPE_CHECKING:
     import torch
@@ -87,7 +87,7 @@ def _graft(plan: HeadGraftPlan, ctx: JobContext, dataset: TrainingDataset) -> di
     ctx.checkpoint()
     ctx.log(f"grafting {len(plan.new_classes)} classes onto {len(plan.base_labelmap)}: {', '.join(plan.new_classes)}")
     _train(plan, ctx, data_yaml)
-    result = _keep_outputs(ctx.run_dir, ctx)
+    result = keep_outputs(ctx.run_dir, ctx)
     ctx.progress(1.0, "merging the new class convs into the base", phase="merge")
     trained_ckpt = load_restricted(ctx.run_dir / "best.pt", InternalError)
     copy_new_convs(start, detection_model(trained_ckpt, InternalError))
@@ -114,25 +114,8 @@ def _train(plan: HeadGraftPlan, ctx: JobContext, data_yaml: Path) -> None:
     for event, callback in epoch_callbacks(plan.request.epochs, ctx).items():
         model.add_callback(event, callback)
     ctx.progress(0.0, "training the new class convs", phase="train")
-    req = plan.request
-    model.train(
-        trainer=graft_trainer(model.model),
-        data=str(data_yaml),
-        freeze=new_class_freeze(model.model),
-        epochs=req.epochs,
-        imgsz=req.img_size,
-        batch=req.batch,
-        workers=0,
-        device=ultralytics_device(ctx.device),
-        amp=ctx.device.startswith("cuda") and not plan.offline,
-        plots=False,
-        seed=req.seed,
-        patience=req.patience,
-        project=str(ctx.run_dir),
-        name="train",
-        exist_ok=True,
-        verbose=False,
-    )
+    args = trainer_args(data_yaml, plan.request, ctx, offline=plan.offline)
+    model.train(trainer=graft_trainer(model.model), freeze=new_class_freeze(model.model), **args)
     ctx.checkpoint()  # a cancel stops ultralytics between batches; the job still ends as cancelled
 
 

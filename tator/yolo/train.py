@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -132,25 +132,9 @@ def _train(plan: YoloTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> di
         model.add_callback(event, callback)
     ctx.progress(0.0, "training", phase="train")
     req = plan.request
-    model.train(
-        data=str(data_yaml),
-        epochs=req.epochs,
-        imgsz=req.img_size,
-        batch=req.batch,
-        workers=0,
-        device=_ultralytics_device(ctx.device),
-        amp=ctx.device.startswith("cuda") and not plan.offline,
-        plots=False,
-        seed=req.seed,
-        patience=req.patience,
-        project=str(ctx.run_dir),
-        name="train",
-        exist_ok=True,
-        verbose=False,
-        **req.augmentations,
-    )
+    model.train(**trainer_args(data_yaml, req, ctx, offline=plan.offline), **req.augmentations)
     ctx.checkpoint()  # a cancel stops ultralytics between batches; the job still ends as cancelled
-    return _keep_outputs(ctx.run_dir, ctx)
+    return keep_outputs(ctx.run_dir, ctx)
 
 
 def _callbacks(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Callable[[Any], None]]:
@@ -179,7 +163,7 @@ def epoch_callbacks(epochs: int, ctx: JobContext) -> dict[str, Callable[[Any], N
     return {"on_train_batch_end": on_batch_end, "on_fit_epoch_end": on_fit_epoch_end}
 
 
-def _keep_outputs(run_dir: Path, ctx: JobContext) -> dict[str, Any]:
+def keep_outputs(run_dir: Path, ctx: JobContext) -> dict[str, Any]:
     """Copy best.pt and the useful trainer files to the run dir, write metrics, drop the rest."""
     trainer_dir = run_dir / "train"
     best = trainer_dir / "weights" / "best.pt"
@@ -223,10 +207,27 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def _ultralytics_device(device: str) -> str:
-    return device.split(":", 1)[1] if device.startswith("cuda:") else device
+class TrainSettings(Protocol):
+    """The request fields every YOLO training job (plain training, head graft) has."""
+
+    epochs: int
+    img_size: int
+    batch: int
+    seed: int
+    patience: int
+
+
+def trainer_args(data_yaml: Path, req: TrainSettings, ctx: JobContext, *, offline: bool) -> dict[str, Any]:
+    """The ultralytics `train()` arguments every YOLO job shares: the run's own paths, no dataloader
+    workers, no plots, AMP only on CUDA and only online (its check downloads weights)."""
+    return {
+        "data": str(data_yaml), "epochs": req.epochs, "imgsz": req.img_size, "batch": req.batch, "workers": 0,
+        "device": ultralytics_device(ctx.device), "amp": ctx.device.startswith("cuda") and not offline,
+        "plots": False, "seed": req.seed, "patience": req.patience, "project": str(ctx.run_dir), "name": "train",
+        "exist_ok": True, "verbose": False,
+    }  # fmt: skip
 
 
 def ultralytics_device(device: str) -> str:
     """Our device name ("cpu", "cuda:1") as ultralytics' `device` argument ("cpu", "1")."""
-    return _ultralytics_device(device)
+    return device.split(":", 1)[1] if device.startswith("cuda:") else device
