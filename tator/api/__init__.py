@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from tator.api import (
     crop_zip,
     datasets,
+    datasets_image_sessions,
     datasets_meta,
     datasets_sessions,
     detectors,
@@ -26,6 +27,7 @@ def build_api_router() -> APIRouter:
     router = APIRouter()
     router.include_router(system.router)
     router.include_router(jobs.router)
+    router.include_router(datasets_image_sessions.router)  # before the {session_id} routes
     router.include_router(datasets_sessions.router)
     router.include_router(datasets.router)
     router.include_router(datasets_meta.router)

@@ -164,29 +164,53 @@ def ingest_archive(
     """Create a registry dataset from a zip; returns its metadata. Any failure removes every trace."""
     check_options(options)
     staging_root = layout.root("dataset_uploads")
-    registry = layout.root("dataset_registry")
     sweep_stale(staging_root)
     work = staging_root / f"staging-{uuid.uuid4().hex}"
-    claimed: Path | None = None
     started = time.perf_counter()
     try:
         data = work / "data"
         detected, sig = _prepare(archive, data, limits)
-        dataset_id, claimed = claim_id(layout, registry, base_id(options))
-        ann = detected.annotations
-        meta = _metadata(detected, data, dataset_id, options, sig, archive.stat().st_size)
-        write_meta(data / "dataset.json", meta)
-        os.replace(data, claimed)  # the claimed folder is empty, so this rename replaces it atomically
-        claimed = None
+        meta = _install(data, detected, sig, layout=layout, options=options, source_bytes=archive.stat().st_size)
     finally:
-        if claimed is not None:
-            with contextlib.suppress(OSError):
-                claimed.rmdir()
         remove_tree(work)
+    ann = detected.annotations
     log.info(
         "dataset.uploaded id=%s format=%s images=%d boxes=%d secs=%.2f",
-        dataset_id, detected.source_format, len(ann.images), ann.box_count, time.perf_counter() - started,
+        meta["id"], detected.source_format, len(ann.images), ann.box_count, time.perf_counter() - started,
     )  # fmt: skip
+    return meta
+
+
+def _install(
+    data: Path, detected: Detected, sig: str, *, layout: Layout, options: UploadOptions, source_bytes: int
+) -> dict[str, Any]:
+    """Claim an id and rename the validated tree `data` into the registry; on failure the claim is released."""
+    dataset_id, claimed = claim_id(layout, layout.root("dataset_registry"), base_id(options))
+    try:
+        meta = _metadata(detected, data, dataset_id, options, sig, source_bytes)
+        write_meta(data / "dataset.json", meta)
+        os.replace(data, claimed)  # the claimed folder is empty, so this rename replaces it atomically
+    except BaseException:
+        with contextlib.suppress(OSError):
+            claimed.rmdir()
+        raise
+    return meta
+
+
+def ingest_tree(
+    data: Path, *, layout: Layout, options: UploadOptions, sizes: dict[str, tuple[int, int]],
+    fingerprint: list[tuple[str, int, int]], source_bytes: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Create a registry dataset from an already staged, image-validated tree `data` (moved, not copied).
+
+    `sizes` are the decoded image sizes (relative path -> w, h) and `fingerprint` the (path, size, crc32)
+    of every file; the tree is detected and validated exactly like an extracted zip."""
+    check_options(options)
+    detected = detect_dataset(data, sizes)
+    check_images_decoded(detected.annotations, sizes)
+    sig = signature(f for f in fingerprint if f[0] != "dataset.json")
+    meta = _install(data, detected, sig, layout=layout, options=options, source_bytes=source_bytes)
+    log.info("dataset.uploaded id=%s format=%s images=%d", meta["id"], detected.source_format, len(sizes))
     return meta
 
 

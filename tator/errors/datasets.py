@@ -208,3 +208,11 @@ class UploadExists(TatorError):
 
 class UploadQuotaExceeded(TatorError):
     code, status = "upload_quota_exceeded", 413
+
+
+class DatasetUploadSessionDatasetIdRequired(TatorError):
+    code, status = "dataset_upload_session_dataset_id_required", 400
+
+
+class DatasetUploadManifestInvalid(TatorError):
+    code, status = "dataset_upload_manifest_invalid", 400

@@ -1,0 +1,93 @@
+"""Per-image dataset upload sessions: start (labelmap + counts), batches of images with YOLO label text,
+finalize into a dataset, cancel.
+
+Registered before the raw-bytes session router: `finalize` and `cancel` serve both kinds of session
+(a raw-bytes session id is handed to that protocol), so the two protocols share one id space.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from tator.api.datasets import UPLOAD_ERRORS
+from tator.api.datasets_stream import zip_limits
+from tator.api.deps import LayoutDep, SettingsDep
+from tator.api.errors import responses
+from tator.datasets import image_sessions, sessions
+from tator.errors import (
+    DatasetUploadChecksumMismatch,
+    DatasetUploadIncomplete,
+    DatasetUploadManifestInvalid,
+    DatasetUploadSessionBusy,
+    DatasetUploadSessionDatasetIdRequired,
+    DatasetUploadSessionNotFound,
+    InvalidId,
+    InvalidRelativePath,
+)
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+SESSION_ERRORS = (InvalidId, DatasetUploadSessionNotFound, DatasetUploadSessionBusy)
+
+
+class ImageSessionStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset_id: str | None = None
+    dataset_type: str = "bbox"
+    context: str = Field(default="", max_length=65_536)
+    classes: list[str] = Field(min_length=1, max_length=10_000)
+    total_images: int = Field(ge=1)
+
+
+@router.post("/upload_session/start", responses=responses(DatasetUploadSessionDatasetIdRequired, *UPLOAD_ERRORS))
+def start_image_session(body: ImageSessionStartRequest, layout: LayoutDep) -> dict[str, Any]:
+    """Open a per-image session for `total_images` images of the labelmap `classes`."""
+    return image_sessions.start_session(
+        sessions.sessions_root(layout), dataset_id=body.dataset_id, dataset_type=body.dataset_type.strip().lower(),
+        context=body.context, classes=body.classes, total_images=body.total_images,
+    )  # fmt: skip
+
+
+@router.post(
+    "/upload_session/{session_id}/batch",
+    responses=responses(*SESSION_ERRORS, InvalidRelativePath, DatasetUploadManifestInvalid, *UPLOAD_ERRORS),
+)
+def image_session_batch(
+    session_id: str,
+    layout: LayoutDep,
+    settings: SettingsDep,
+    manifest: Annotated[str, Form()],
+    files: Annotated[list[UploadFile], File()],
+) -> dict[str, Any]:
+    """Add images (form `files`) with their split and label text (form `manifest`: `{rows: [...]}`).
+
+    A filename already received is replaced, so a failed batch can simply be sent again."""
+    return image_sessions.add_batch(
+        sessions.sessions_root(layout), session_id, manifest, [(f.filename, f.file) for f in files],
+        max_bytes=settings.max_upload_bytes, max_pixels=settings.image_max_pixels,
+    )  # fmt: skip
+
+
+@router.post(
+    "/upload_session/{session_id}/finalize",
+    responses=responses(*SESSION_ERRORS, DatasetUploadIncomplete, DatasetUploadChecksumMismatch, *UPLOAD_ERRORS),
+)
+def finalize_any_upload_session(session_id: str, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
+    """Create the dataset from a complete session (per-image or raw-bytes); returns its metadata."""
+    root = sessions.sessions_root(layout)
+    if image_sessions.is_image_session(root, session_id):
+        return image_sessions.finalize_session(root, session_id, layout=layout)
+    return sessions.finalize_session(root, session_id, layout=layout, limits=zip_limits(settings))
+
+
+@router.post("/upload_session/{session_id}/cancel", responses=responses(*SESSION_ERRORS))
+def cancel_upload_session(session_id: str, layout: LayoutDep) -> dict[str, Any]:
+    """Drop a session and everything it staged."""
+    root = sessions.sessions_root(layout)
+    if image_sessions.is_image_session(root, session_id):
+        return image_sessions.cancel_session(root, session_id)
+    sessions.abort_session(root, session_id)
+    return {"session_id": session_id, "status": "cancelled"}
