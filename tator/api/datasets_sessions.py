@@ -73,10 +73,15 @@ def upload_session_status(session_id: str, layout: LayoutDep) -> dict[str, Any]:
     return sessions.session_status(sessions.sessions_root(layout), session_id)
 
 
-@router.api_route(
-    "/upload_session/{session_id}/chunk", methods=["PUT", "POST"],
-    responses=responses(*SESSION_ERRORS, DatasetUploadOffsetMismatch, UploadTooLarge),
-)  # fmt: skip
+_CHUNK_ERRORS = responses(*SESSION_ERRORS, DatasetUploadOffsetMismatch, UploadTooLarge)
+
+
+@router.put(
+    "/upload_session/{session_id}/chunk", responses=_CHUNK_ERRORS, operation_id="datasets-upload_session_chunk_put"
+)
+@router.post(
+    "/upload_session/{session_id}/chunk", responses=_CHUNK_ERRORS, operation_id="datasets-upload_session_chunk"
+)
 async def upload_session_chunk(
     session_id: str, request: Request, layout: LayoutDep, offset: int = Query(ge=0)
 ) -> dict[str, Any]:
@@ -96,7 +101,9 @@ def finalize_upload_session(session_id: str, layout: LayoutDep, settings: Settin
 
 
 @router.post("/upload_session/{session_id}/abort", responses=responses(*SESSION_ERRORS))
-@router.delete("/upload_session/{session_id}", responses=responses(*SESSION_ERRORS))
+@router.delete(
+    "/upload_session/{session_id}", responses=responses(*SESSION_ERRORS), operation_id="datasets-delete_upload_session"
+)
 def abort_upload_session(session_id: str, layout: LayoutDep) -> dict[str, Any]:
     """Drop a session and its bytes."""
     return sessions.abort_session(sessions.sessions_root(layout), session_id)

@@ -115,3 +115,9 @@ def test_ui_dir_is_served_at_root_and_public_with_token(tmp_path: Path) -> None:
         assert client.get("/app.js").status_code == 200
         assert client.get("/system/gpu").status_code == 401  # API still protected
         assert client.get("/../settings.py").status_code in (401, 404)
+
+
+def test_openapi_operation_ids_are_unique(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values() if "operationId" in op]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
