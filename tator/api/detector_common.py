@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from tator.datasets.labels import index_by_label, normalise_label
 from tator.errors import RegionRequired
-from tator.runtime.images import ImagePayload
+from tator.runtime.images import ImageCache, ImagePayload
 from tator.vision.boxes import xyxy_to_xywh
-from tator.vision.detection import FullMode, Prediction, RegionMode, WindowedMode
+from tator.vision.detection import FullMode, Pixels, Prediction, PredictMode, RegionMode, WindowedMode
 
 MAX_DET_LIMIT = 5000
 
@@ -132,6 +133,25 @@ def respond(
     return DetectorPredictResponse(
         detections=detections, labelmap=names, warnings=all_warnings or None, image_token=image_token
     )
+
+
+def predict_response(
+    body: DetectorPredictRequest,
+    mode: PredictMode | None,
+    images: ImageCache,
+    warnings: list[str],
+    predict: Callable[[Pixels, PredictMode, float, int], Prediction],
+) -> DetectorPredictResponse:
+    """The flow every detector predict route shares: resolve the image, clamp conf and max_det, plan
+    the windows (mode None = windowed: its plan depends on the image size), predict, shape the answer.
+    `predict(pixels, mode, conf, max_det)` runs the family's model."""
+    image = images.resolve(body)
+    limits = clamp_common(body, warnings)
+    if mode is None:
+        assert isinstance(body, WindowFields)
+        mode = windowed_mode(body, (image.width, image.height), warnings)
+    prediction = predict(image.pixels, mode, limits["conf"], limits["max_det"])
+    return respond(prediction, body.expected_labelmap, warnings, image.token)
 
 
 def clamp_common(body: DetectorPredictRequest, warnings: list[str]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from tator.rfdetr.train import KIND as TRAIN_KIND
 from tator.rfdetr.train import RfdetrTrainRequest
 from tator.rfdetr.train_start import start_training
 from tator.runtime.active_runs import ActiveRuns
-from tator.vision.detection import PredictMode
+from tator.vision.detection import Pixels, Prediction, PredictMode
 
 router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
 get_rfdetr_runs = runs_dependency(service.RFDETR_RUNS, "rfdetr_runs")
@@ -47,14 +47,10 @@ def _predict(
     runs: ActiveRuns,
     warnings: list[str],
 ) -> common.DetectorPredictResponse:
-    image = images.resolve(body)
-    limits = common.clamp_common(body, warnings)
-    if mode is None:
-        assert isinstance(body, common.WindowFields)
-        mode = common.windowed_mode(body, (image.width, image.height), warnings)
-    options = RfdetrOptions(conf=limits["conf"], max_det=limits["max_det"])
-    prediction = service.predict(registry, runs, image.pixels, mode, options)
-    return common.respond(prediction, body.expected_labelmap, warnings, image.token)
+    def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
+        return service.predict(registry, runs, pixels, plan, RfdetrOptions(conf=conf, max_det=max_det))
+
+    return common.predict_response(body, mode, images, warnings, run)
 
 
 @router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)

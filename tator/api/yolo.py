@@ -25,7 +25,7 @@ from tator.errors import (
     YoloVariantUnknown,
 )
 from tator.runtime.active_runs import ActiveRuns
-from tator.vision.detection import PredictMode
+from tator.vision.detection import Pixels, Prediction, PredictMode
 from tator.yolo import service
 from tator.yolo.infer import YoloOptions
 from tator.yolo.train import KIND as TRAIN_KIND
@@ -47,15 +47,12 @@ def _predict(
     runs: ActiveRuns,
     warnings: list[str],
 ) -> common.DetectorPredictResponse:
-    image = images.resolve(body)
-    limits = common.clamp_common(body, warnings)
     iou = common.clamp(body.iou, 0.0, 1.0, "iou", warnings)
-    if mode is None:  # windowed: its plan depends on the image size
-        assert isinstance(body, common.WindowFields)
-        mode = common.windowed_mode(body, (image.width, image.height), warnings)
-    options = YoloOptions(conf=limits["conf"], iou=iou, max_det=limits["max_det"])
-    prediction = service.predict(registry, runs, image.pixels, mode, options)
-    return common.respond(prediction, body.expected_labelmap, warnings, image.token)
+
+    def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
+        return service.predict(registry, runs, pixels, plan, YoloOptions(conf=conf, iou=iou, max_det=max_det))
+
+    return common.predict_response(body, mode, images, warnings, run)
 
 
 @router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)
