@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel
@@ -172,3 +173,34 @@ class ActiveRuns:
             self._registry.unload(selection.spec.key)
         self.store.delete(run_id)
         return {"status": "deleted", "run_id": run_id}
+
+
+def training_run_record(
+    run_id: str,
+    status: str,
+    *,
+    request: BaseModel,
+    dataset_id: str,
+    dataset_label: str,
+    labelmap: list[str],
+    variant: str | None,
+    extra: Mapping[str, Any] = MappingProxyType({}),
+) -> dict[str, Any]:
+    """run.json of a training run, the same fields for every family (the reference's `run.json`);
+    `extra` (results, errors, `created_at` of the first write) is merged over them."""
+    now = time.time()
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "run_name": getattr(request, "run_name", None) or run_id,
+        "status": status,
+        "dataset_id": dataset_id,
+        "dataset_label": dataset_label,
+        "task": getattr(request, "task", "detect"),
+        "variant": variant,
+        "labelmap": labelmap,
+        "config": request.model_dump(mode="json"),
+        "created_at": now,
+    }
+    record.update(extra)
+    record["updated_at"] = now
+    return record

@@ -37,7 +37,7 @@ from tator.errors import (
     YoloRunExists,
 )
 from tator.jobs.manager import JobManager
-from tator.runtime.active_runs import ActiveRuns
+from tator.runtime.active_runs import ActiveRuns, training_run_record
 from tator.storage.layout import Layout
 from tator.storage.paths import check_id
 
@@ -272,27 +272,23 @@ def prepare(
 
 def run_record(plan: HeadGraftPlan, status: str, *, created_at: float, **extra: Any) -> dict[str, Any]:
     """The run.json of a graft run (the shape of training runs, plus `head_graft`)."""
-    return {
-        "run_id": plan.run_id,
-        "run_name": plan.request.run_name or plan.run_id,
-        "status": status,
-        "dataset_id": plan.dataset_id,
-        "dataset_label": plan.dataset_label,
-        "task": "detect",
-        "variant": plan.base_variant,
-        "labelmap": plan.labelmap,
-        "config": plan.request.model_dump(mode="json"),
-        "head_graft": {
-            "base_run_id": plan.base_run_id,
-            "base_labelmap": plan.base_labelmap,
-            "base_nc": len(plan.base_labelmap),
-            "new_classes": plan.new_classes,
-            "overlap_dropped": plan.overlap,
-        },
-        "created_at": created_at,
-        "updated_at": time.time(),
-        **extra,
+    head_graft = {
+        "base_run_id": plan.base_run_id,
+        "base_labelmap": plan.base_labelmap,
+        "base_nc": len(plan.base_labelmap),
+        "new_classes": plan.new_classes,
+        "overlap_dropped": plan.overlap,
     }
+    return training_run_record(
+        plan.run_id,
+        status,
+        request=plan.request,
+        dataset_id=plan.dataset_id,
+        dataset_label=plan.dataset_label,
+        labelmap=plan.labelmap,
+        variant=plan.base_variant,
+        extra={"head_graft": head_graft, "created_at": created_at, **extra},
+    )
 
 
 def append_audit(run_dir: Path, event: str, **fields: Any) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ from tator.datasets.training import TrainingDataset
 from tator.datasets.views import export_view
 from tator.errors import TrainingProducedNoWeights
 from tator.jobs.context import JobContext
-from tator.runtime.active_runs import ActiveRuns
+from tator.runtime.active_runs import ActiveRuns, training_run_record
 from tator.storage.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -78,21 +77,16 @@ class YoloTrainPlan(BaseModel):
 
 
 def run_record(plan: YoloTrainPlan, job_id: str, status: str, **extra: Any) -> dict[str, Any]:
-    now = time.time()
-    return {
-        "run_id": job_id,
-        "run_name": plan.request.run_name or job_id,
-        "status": status,
-        "dataset_id": plan.dataset_id,
-        "dataset_label": plan.dataset_label,
-        "task": plan.request.task,
-        "variant": plan.request.variant or Path(plan.model_source).stem,
-        "labelmap": plan.labelmap,
-        "config": plan.request.model_dump(mode="json"),
-        "created_at": extra.pop("created_at", now),
-        "updated_at": now,
-        **extra,
-    }
+    return training_run_record(
+        job_id,
+        status,
+        request=plan.request,
+        dataset_id=plan.dataset_id,
+        dataset_label=plan.dataset_label,
+        labelmap=plan.labelmap,
+        variant=plan.request.variant or Path(plan.model_source).stem,
+        extra=extra,
+    )
 
 
 def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
