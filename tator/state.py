@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
+from tator.job_kinds import build_job_kinds
 from tator.jobs.executor import ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
@@ -63,13 +64,6 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         cpu_workers=settings.cpu_job_workers,
         gpu_devices=_job_gpu_devices(settings.device),
     )
-    jobs = JobManager(
-        JobStore(db),
-        ThreadExecutor(),
-        slots,
-        run_root=layout.root("jobs"),
-        log_lines=settings.job_log_lines,
-    )
     registry = ModelRegistry(
         loaders,
         device=partial(resolve_device, settings.device),
@@ -77,12 +71,23 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         memory_budget_bytes=settings.model_memory_budget_mb * 2**20,
         lock_timeout_s=settings.model_lock_timeout_s,
     )
+    selections = ModelSelections(SelectionStore(db))
+    jobs = JobManager(
+        JobStore(db),
+        ThreadExecutor(),
+        slots,
+        run_root=layout.root("jobs"),
+        log_lines=settings.job_log_lines,
+        kinds=build_job_kinds(layout, selections, registry),
+        models=registry,
+        kill_at=settings.test_kill_at,
+    )
     images = ImageCache(
         max_bytes=settings.image_cache_bytes,
         max_entries=settings.image_cache_entries,
         limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
     )
-    return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images)
+    return AppState(settings, db, layout, selections, jobs, registry, images)
 
 
 def _job_gpu_devices(device: str) -> list[str]:
