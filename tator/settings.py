@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # Job executor: thread (jobs run in this process) or ray (on a Ray cluster; see docs/scale-out.md).
     executor: Literal["thread", "ray"] = "thread"
     ray_address: str = "local"  # local: a Ray instance sized to this machine; else the cluster's address
+    ray_max_jobs: int = Field(default=64, ge=1)  # jobs handed to the cluster at once (Ray queues the rest)
     test_kill_at: str | None = None  # crash tests only: SIGKILL the server at a named job step
 
     # Request limits.
