@@ -25,6 +25,7 @@ from tator.errors import ExecutorUnavailable, JobWorkerDied
 from tator.jobs.context import JobCancelled, JobContext, JobDetached, JobFailed, JobFunction
 from tator.jobs.executor import ThreadExecutor
 from tator.jobs.ray_worker import JobRunner, forward
+from tator.offline import OFFLINE_SWITCHES
 from tator.runtime.loaders import Loader
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "tator"
 POLL_S = 0.2
 REPO_ROOT = str(Path(tator.__file__).resolve().parents[1])
+# The model libraries' offline switches and config dir, as the server set them (tator.offline).
+FORWARDED_ENV = (*OFFLINE_SWITCHES, "YOLO_CONFIG_DIR", "OMP_NUM_THREADS")
 
 
 def actor_name(job_id: str) -> str:
@@ -50,6 +53,7 @@ class RayExecutor(ThreadExecutor):
         self._detached: set[str] = set()
         self._detach_lock = threading.Lock()
         env = {"PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)}
+        env |= {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
         try:
             ray.init(address=None if self.local else address, namespace=NAMESPACE, include_dashboard=False,
                      log_to_driver=False, runtime_env={"env_vars": env}, ignore_reinit_error=True)  # fmt: skip

@@ -110,3 +110,35 @@ def test_a_restarted_server_reattaches_and_records_the_final_state(tmp_path: Pat
     assert done.status == JobStatus.SUCCEEDED, done.error
     assert first == [] and [r.job_id for r in second] == [job_id]
     assert done.result is not None and done.result["slept"] == 6
+
+
+def test_tiny_yolo_training_through_the_routes_on_ray_completes_and_activates(
+    tmp_path: Path, ray_address: str, tiny_zoo: dict[str, Path], tiny_zoo_dir: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tator.app import create_app
+    from tator.settings import Settings
+    from tests.api.test_yolo_training import upload, wait_job
+    from tests.datasets.zips import yolo_zip
+
+    assert tiny_zoo
+    settings = Settings(data_dir=tmp_path / "data", device="cpu", model_zoo="tiny", executor="ray",
+                        ray_address=ray_address)  # fmt: skip
+    settings.uploads_dir.mkdir(parents=True)
+    os.symlink(tiny_zoo_dir, settings.uploads_dir / "zoo")
+    archive, _ = yolo_zip(tmp_path)
+    body = {"dataset_id": "shapes", "accept_tos": True, "from_scratch": True, "epochs": 1, "img_size": 64, "batch": 4}
+    with TestClient(create_app(settings)) as client:  # start-up probed the data dir from the cluster
+        upload(client, archive)
+        job_id = client.post("/yolo/train/jobs", json=body).json()["job_id"]
+        job = wait_job(client, f"/yolo/train/jobs/{job_id}")
+        with client.stream("GET", f"/jobs/{job_id}/events") as stream:
+            events = "".join(stream.iter_text())
+        active = client.get("/yolo/active").json()
+        runs = client.get("/yolo/runs").json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["activated"] is True and active["run_id"] == job_id
+    assert any(line["message"].startswith("running on Ray node") for line in job["logs"])
+    assert job["metrics"] and "event: end" in events
+    assert [(r["run_id"], r["status"], r["is_active"]) for r in runs] == [(job_id, "succeeded", True)]
