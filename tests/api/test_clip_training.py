@@ -28,6 +28,7 @@ from tests.clip.support import (
     wait_job,
 )
 
+pytestmark = pytest.mark.executor_matrix  # `make test-ray` runs these on a Ray cluster too
 __all__ = ["tiny_embedders"]  # the session fixture, imported for pytest
 
 
