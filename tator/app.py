@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from tator import __version__
 from tator.api import build_api_router
 from tator.api.errors import install_error_handlers
+from tator.api.ignored_fields import install_ignored_fields_notice
 from tator.api.metrics import HttpMetrics
 from tator.api.middleware import RequestContextMiddleware, TokenAuthMiddleware
 from tator.logging import configure_logging
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(build_api_router())
+    install_ignored_fields_notice(app)
     if settings.ui_dir is not None:
         app.mount("/", StaticFiles(directory=settings.ui_dir, html=True, check_dir=False), name="ui")
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tator.api.datasets_stream import receive_upload, upload_options, zip_limits
+from tator.api.datasets_stream import receive_upload, upload_options, with_ignored_form_fields, zip_limits
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.datasets import check, export, ingest, listing, service
@@ -75,7 +75,7 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
     fully valid dataset is moved into place. Returns the dataset metadata."""
     form, folder = await receive_upload(request, layout, settings.max_upload_bytes)
     assert form.path is not None
-    return await run_in_threadpool(
+    meta = await run_in_threadpool(
         ingest.ingest_received,
         form.path,
         folder,
@@ -83,6 +83,7 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
         options=upload_options(form),
         limits=zip_limits(settings),
     )
+    return with_ignored_form_fields(meta, form.fields)
 
 
 @router.delete("/{dataset_id}", responses=responses(InvalidId, DatasetNotFound, DatasetDeleteForbidden))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from tator.datasets.labels import index_by_label, normalise_label
 from tator.errors import RegionRequired
@@ -21,6 +23,15 @@ class DetectorPredictRequest(ImagePayload):
     conf: float = 0.25
     max_det: int = 300
     expected_labelmap: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _names_an_image(self) -> DetectorPredictRequest:
+        # The contract: no image field at all is 422 image_required; an empty string stays 428.
+        if self.image_base64 is None and self.image_token is None:
+            raise PydanticCustomError(
+                "image_required", "send image_base64 (base64 or a data URL) or image_token (from an earlier answer)"
+            )
+        return self
 
 
 class YoloPredictRequest(DetectorPredictRequest):
@@ -69,6 +80,7 @@ class DetectorPredictResponse(BaseModel):
     labelmap: list[str]
     warnings: list[str] | None  # null when there is nothing to warn about (the UI tests truthiness)
     image_token: str | None = None
+    clamped: dict[str, float] | None = None  # for each `<name>_clamped` warning: the value actually used
 
 
 def clamp(value: float, low: float, high: float, name: str, warnings: list[str]) -> float:
@@ -151,7 +163,11 @@ def predict_response(
         assert isinstance(body, WindowFields)
         mode = windowed_mode(body, (image.width, image.height), warnings)
     prediction = predict(image.pixels, mode, limits["conf"], limits["max_det"])
-    return respond(prediction, body.expected_labelmap, warnings, image.token)
+    answer = respond(prediction, body.expected_labelmap, warnings, image.token)
+    used = {**limits, **(asdict(mode) if isinstance(mode, WindowedMode) else {})}
+    names = [w.removesuffix("_clamped") for w in warnings if w.endswith("_clamped")]
+    answer.clamped = {name: float(used[name]) for name in names if name in used} or None
+    return answer
 
 
 def clamp_common(body: DetectorPredictRequest, warnings: list[str]) -> dict[str, Any]:

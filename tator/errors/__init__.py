@@ -154,6 +154,13 @@ from tator.errors.detectors import (
     YoloTosRequired,
     YoloVariantUnknown,
 )
+from tator.errors.requests import (
+    ImageJsonRequired,
+    ImageRequired,
+    JsonBodyRequired,
+    JsonInvalid,
+    RequestValidationFailed,
+)
 
 
 def all_error_classes() -> list[type[TatorError]]:
@@ -309,5 +316,10 @@ __all__ = [
     "DatasetPathsUnresolved",
     "ClipTooFewClasses",
     "BboxInvalid",
+    "RequestValidationFailed",
+    "JsonInvalid",
+    "JsonBodyRequired",
+    "ImageJsonRequired",
+    "ImageRequired",
     "all_error_classes",
 ]

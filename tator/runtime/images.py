@@ -75,7 +75,7 @@ def open_image(source: IO[bytes] | Path) -> Image.Image:
     try:
         return Image.open(source)
     except ImportError as exc:
-        raise UnidentifiedImageError(f"cannot identify image file ({type(exc).__name__})") from exc
+        raise UnidentifiedImageError("cannot identify image file") from exc
 
 
 def decode_base64_image(text: str, limits: ImageLimits) -> np.ndarray:
@@ -115,10 +115,22 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImagePixelsTooLarge(f"image is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidImage(f"image could not be decoded: {exc}") from exc
+        raise InvalidImage(
+            f"image could not be decoded ({_reason(exc)}); send a JPEG, PNG, WebP, BMP, TIFF or GIF file, base64 "
+            "encoded"
+        ) from exc
     pixels = np.asarray(rgb, dtype=np.uint8)
     pixels.setflags(write=False)
     return pixels
+
+
+def _reason(exc: BaseException) -> str:
+    """A decode failure in the client's terms (no library or exception class names)."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    if isinstance(exc, EOFError | SyntaxError) or "truncated" in str(exc):
+        return "the file is truncated or corrupt"
+    return "the file is corrupt or in an unsupported format"
 
 
 def image_token(pixels: np.ndarray) -> str:

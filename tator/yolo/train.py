@@ -26,11 +26,19 @@ log = logging.getLogger(__name__)
 KIND = "yolo.train"
 KEPT_FROM_TRAINER = ("results.csv", "args.yaml")
 OPTIMIZERS = frozenset({"auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"})
-TRAIN_OPTIONS = frozenset({
-    "lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr", "box", "cls",
-    "dfl", "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
-    "mosaic", "mixup", "copy_paste", "close_mosaic", "optimizer", "cos_lr", "dropout", "rect", "multi_scale",
-})  # fmt: skip
+FRACTION = (0.0, 1.0)
+# ultralytics hyper-parameters and augmentations a request may set, with the range ultralytics accepts
+# (its own check runs only once the job has started, so an out-of-range value would fail the job).
+TRAIN_OPTION_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys((
+        "lr0", "lrf", "momentum", "weight_decay", "warmup_momentum", "warmup_bias_lr", "hsv_h", "hsv_s", "hsv_v",
+        "translate", "perspective", "flipud", "fliplr", "mosaic", "mixup", "copy_paste", "dropout", "multi_scale",
+    ), FRACTION),
+    **dict.fromkeys(("warmup_epochs", "box", "cls", "dfl", "scale"), (0.0, 1000.0)),
+    "degrees": (-180.0, 180.0), "shear": (-180.0, 180.0), "close_mosaic": (0.0, 10_000.0),
+}  # fmt: skip
+BOOL_OPTIONS = frozenset({"rect", "cos_lr"})
+TRAIN_OPTIONS = frozenset({*TRAIN_OPTION_RANGES, *BOOL_OPTIONS, "optimizer"})
 
 
 class YoloTrainRequest(BaseModel):
@@ -61,7 +69,26 @@ class YoloTrainRequest(BaseModel):
         optimizer = value.get("optimizer")
         if optimizer is not None and optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
+        for name, option in value.items():
+            check_option(name, option)
         return value
+
+
+def check_option(name: str, value: float | str | bool) -> None:
+    """One training option against its type and range (ValueError names the option and what is allowed)."""
+    if name in BOOL_OPTIONS:
+        if not isinstance(value, bool):
+            raise ValueError(f"augmentations.{name} must be true or false")
+        return
+    bounds = TRAIN_OPTION_RANGES.get(name)
+    if bounds is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"augmentations.{name} must be a number between {bounds[0]} and {bounds[1]}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise ValueError(
+            f"augmentations.{name}={value} is out of range: use a value between {bounds[0]} and {bounds[1]}"
+        )
 
 
 class YoloTrainPlan(BaseModel):
