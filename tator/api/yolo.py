@@ -10,15 +10,14 @@ from tator.api import detector_common as common
 from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
-from tator.api.training_routes import add_job_routes, job_view
+from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.errors import (
-    DatasetHasNoBoxes,
-    DatasetNotFound,
     ImageTokenNotFound,
     ModelBusy,
     RegionRequired,
     YoloActiveMissing,
     YoloActiveMissingWeights,
+    YoloBestMissing,
     YoloJobNotFound,
     YoloSegRequiresPolygons,
     YoloTosRequired,
@@ -82,7 +81,7 @@ def predict_windowed(
 @router.post(
     "/train/jobs",
     responses=responses(
-        YoloTosRequired, DatasetNotFound, DatasetHasNoBoxes, YoloSegRequiresPolygons, YoloVariantUnknown
+        YoloTosRequired, YoloSegRequiresPolygons, YoloVariantUnknown, YoloBestMissing, *TRAINING_ERRORS
     ),
 )
 def start_train_job(

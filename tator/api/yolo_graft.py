@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 
 from tator.api.deps import JobsDep, LayoutDep, SettingsDep
 from tator.api.errors import responses
-from tator.api.training_routes import job_view
+from tator.api.training_routes import TRAINING_ERRORS, job_view
 from tator.api.yolo import YoloRunsDep
 from tator.errors import (
     DatasetHasNoBoxes,
@@ -41,13 +41,15 @@ _BASE_ERRORS = (YoloBaseMissing, YoloBaseMissingBest, YoloBaseLabelmapMissing, Y
                 YoloBaseCheckpointUnsupported, DatasetNotFound, DatasetHasNoBoxes)  # fmt: skip
 
 
-@router.post("/dry_run", responses=responses(YoloBaseMissing, DatasetNotFound))
+@router.post("/dry_run", responses=responses(*_BASE_ERRORS, *TRAINING_ERRORS))
 def graft_dry_run(body: HeadGraftDryRunRequest, layout: LayoutDep, runs: YoloRunsDep) -> dict[str, Any]:
     """Check a graft (base run, dataset, class overlap) without queueing it: `{ok, overlap, new_classes, ...}`."""
     return dry_run(body, layout=layout, runs=runs)
 
 
-@router.post("/jobs", responses=responses(YoloTosRequired, YoloLabelmapOverlap, YoloRunExists, *_BASE_ERRORS))
+@router.post(
+    "/jobs", responses=responses(YoloTosRequired, YoloLabelmapOverlap, YoloRunExists, *_BASE_ERRORS, *TRAINING_ERRORS)
+)
 def start_graft_job(
     body: HeadGraftRequest, layout: LayoutDep, jobs: JobsDep, runs: YoloRunsDep, settings: SettingsDep
 ) -> dict[str, Any]:

@@ -163,9 +163,22 @@ def _callbacks(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Callable[[Any]
 
 
 def epoch_callbacks(epochs: int, ctx: JobContext) -> dict[str, Callable[[Any], None]]:
-    """ultralytics callbacks reporting per-epoch metrics/progress to `ctx` and stopping on cancel."""
+    """ultralytics callbacks reporting metrics per epoch, progress per batch (within the epoch too) to
+    `ctx`, and stopping on cancel."""
+    batches = {"done": 0}
+
+    def on_epoch_start(_trainer: Any) -> None:
+        batches["done"] = 0
 
     def on_batch_end(trainer: Any) -> None:
+        batches["done"] += 1
+        loader = getattr(trainer, "train_loader", None)
+        total = len(loader) if loader is not None else 0
+        epoch = int(trainer.epoch)
+        within = min(1.0, batches["done"] / total) if total else 0.0
+        ctx.progress(
+            min(1.0, (epoch + within) / epochs), f"epoch {epoch + 1}/{epochs}: batch {batches['done']}/{total}"
+        )
         if ctx.cancel.cancelled:
             trainer.stop = True
 
@@ -181,7 +194,11 @@ def epoch_callbacks(epochs: int, ctx: JobContext) -> dict[str, Callable[[Any], N
         if ctx.cancel.cancelled:
             trainer.stop = True
 
-    return {"on_train_batch_end": on_batch_end, "on_fit_epoch_end": on_fit_epoch_end}
+    return {
+        "on_train_epoch_start": on_epoch_start,
+        "on_train_batch_end": on_batch_end,
+        "on_fit_epoch_end": on_fit_epoch_end,
+    }
 
 
 def keep_outputs(run_dir: Path, ctx: JobContext) -> dict[str, Any]:
