@@ -6,23 +6,52 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from tator.datasets.labels import index_by_label, normalise_label
-from tator.errors import RegionRequired
+from tator.errors import (
+    ImageBase64TooLarge,
+    ImageBytesTooLarge,
+    ImagePayloadMissing,
+    ImagePixelsTooLarge,
+    ImageRequired,
+    ImageTokenNotFound,
+    InvalidBase64,
+    InvalidImage,
+    RegionRequired,
+)
 from tator.runtime.images import ImageCache, ImagePayload
 from tator.vision.boxes import xyxy_to_xywh
 from tator.vision.detection import FullMode, Pixels, Prediction, PredictMode, RegionMode, WindowedMode
 
 MAX_DET_LIMIT = 5000
+# What resolving a predict request's image can answer (besides 415 and 422, documented for every route).
+IMAGE_ERRORS = (
+    ImageRequired, ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage, ImageBase64TooLarge,
+    ImageBytesTooLarge, ImagePixelsTooLarge,
+)  # fmt: skip
 
 
 class DetectorPredictRequest(ImagePayload):
-    model_config = ConfigDict(extra="ignore")
-    conf: float = 0.25
-    max_det: int = 300
-    expected_labelmap: list[str] | None = None
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"image_base64": "<base64 of a JPEG or PNG>", "conf": 0.25}]}
+    )
+    conf: float = Field(
+        default=0.25,
+        description="Minimum detection score, 0..1 (out-of-range values are clamped, with a conf_clamped warning).",
+    )
+    max_det: int = Field(
+        default=300, description="Most detections to return, 1..5000 (clamped, with a max_det_clamped warning)."
+    )
+    expected_labelmap: list[str] | None = Field(
+        default=None,
+        description=(
+            "The client's class names in its id order: class_id in the answer follows this list when "
+            "every model class matches a name (warning labelmap_remapped), else the model's own ids "
+            "(warning labelmap_mismatch)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _names_an_image(self) -> DetectorPredictRequest:
@@ -35,21 +64,38 @@ class DetectorPredictRequest(ImagePayload):
 
 
 class YoloPredictRequest(DetectorPredictRequest):
-    iou: float = 0.45
+    iou: float = Field(default=0.45, description="NMS IoU threshold, 0..1 (clamped, with an iou_clamped warning).")
 
 
 class RegionFields(BaseModel):
-    region: list[float] | None = None
-    center_only: bool = True
-    image_is_cropped: bool = False
-    full_width: int | None = None
-    full_height: int | None = None
+    region: list[float] | None = Field(
+        default=None,
+        description="The region to detect in: pixel [x, y, w, h] (top-left corner + size) of the full image.",
+    )
+    center_only: bool = Field(default=True, description="Keep only detections whose centre lies inside the region.")
+    image_is_cropped: bool = Field(
+        default=False,
+        description="The image sent is already the region's crop; boxes are mapped back to full-image pixels.",
+    )
+    full_width: int | None = Field(
+        default=None, description="With image_is_cropped: width in pixels of the full image the crop came from."
+    )
+    full_height: int | None = Field(
+        default=None, description="With image_is_cropped: height in pixels of the full image the crop came from."
+    )
 
 
 class WindowFields(BaseModel):
-    slice_size: int = 640
-    overlap: float = 0.2
-    merge_iou: float = 0.5
+    slice_size: int = Field(
+        default=640,
+        description="Window side in pixels (32..the image's longest side; clamped with slice_size_clamped).",
+    )
+    overlap: float = Field(
+        default=0.2, description="Overlap of neighbouring windows as a fraction of slice_size, 0..0.9."
+    )
+    merge_iou: float = Field(
+        default=0.5, description="IoU above which boxes of neighbouring windows are merged (class-wise NMS), 0..1."
+    )
 
 
 class YoloRegionRequest(YoloPredictRequest, RegionFields):

@@ -12,7 +12,6 @@ from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.errors import (
-    ImageTokenNotFound,
     ModelBusy,
     RegionRequired,
     RfdetrActiveMissing,
@@ -35,7 +34,7 @@ router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
 get_rfdetr_runs = runs_dependency(service.RFDETR_RUNS, "rfdetr_runs")
 RfdetrRunsDep = Annotated[ActiveRuns, Depends(get_rfdetr_runs)]
 add_run_routes(router, get_rfdetr_runs, service.variants)
-_ERRORS = responses(RfdetrActiveMissing, RfdetrActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
+_ERRORS = responses(RfdetrActiveMissing, RfdetrActiveMissingWeights, ModelBusy, RegionRequired, *common.IMAGE_ERRORS)
 
 
 def _predict(

@@ -12,7 +12,6 @@ from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.errors import (
-    ImageTokenNotFound,
     ModelBusy,
     RegionRequired,
     YoloActiveMissing,
@@ -35,7 +34,7 @@ router = APIRouter(prefix="/yolo", tags=["yolo"])
 get_yolo_runs = runs_dependency(service.YOLO_RUNS, "yolo_runs")
 YoloRunsDep = Annotated[ActiveRuns, Depends(get_yolo_runs)]
 add_run_routes(router, get_yolo_runs, service.variants)
-_ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
+_ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ModelBusy, RegionRequired, *common.IMAGE_ERRORS)
 
 
 def _predict(

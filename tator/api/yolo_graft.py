@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
@@ -95,11 +95,11 @@ def download_graft_bundle(job_id: str, runs: YoloRunsDep) -> FileResponse:
 
 @router.post("/import", responses=responses(YoloBundleInvalid, YoloBundleUnsafe, YoloRunExists, UploadTooLarge))
 def import_graft_bundle(
-    file: UploadFile,
+    file: Annotated[UploadFile, File(description="A bundle zip from GET /yolo/head_graft/jobs/{job_id}/bundle.")],
     runs: YoloRunsDep,
     settings: SettingsDep,
-    run_name: str | None = Form(default=None),
-    activate: bool = Form(default=False),
+    run_name: str | None = Form(default=None, description="Display name of the imported run."),
+    activate: bool = Form(default=False, description="Make the imported run the active YOLO model."),
 ) -> dict[str, Any]:
     """Import a graft bundle zip as a new YOLO run (checked as untrusted; the checkpoint is rebuilt)."""
     limit = min(settings.max_upload_bytes, graft_bundle.LIMITS.max_total_bytes)

@@ -19,7 +19,7 @@ from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tator.errors import (
     ImageBase64TooLarge,
@@ -35,8 +35,22 @@ from tator.errors import (
 class ImagePayload(BaseModel):
     """The image fields of a request: `image_base64` (raw or data URL) and/or `image_token`."""
 
-    image_base64: str | None = None
-    image_token: str | None = None
+    image_base64: str | None = Field(
+        default=None,
+        description=(
+            "The image: base64 of the encoded file (JPEG, PNG, WebP ...) or a data URL. Never resized: "
+            "every pixel coordinate in the request and the answer refers to this image as sent."
+        ),
+    )
+    image_token: str | None = Field(
+        default=None,
+        description=(
+            "Token of an image this server decoded recently (returned as image_token by an earlier call);"
+            " send it instead of image_base64 to skip the upload. Tokens live in an in-memory cache "
+            "(bounded by entries and bytes, emptied on restart): on 404 image_token_not_found send "
+            "image_base64 again."
+        ),
+    )
 
 
 @dataclass(frozen=True)

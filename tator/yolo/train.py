@@ -42,23 +42,56 @@ TRAIN_OPTIONS = frozenset({*TRAIN_OPTION_RANGES, *BOOL_OPTIONS, "optimizer"})
 
 
 class YoloTrainRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    dataset_id: str | None = None
-    dataset_root: str | None = None
-    run_name: str | None = None
-    task: Literal["detect", "segment"] = "detect"
-    variant: str | None = None  # e.g. yolov8n; None: the server's base model
-    from_scratch: bool = False
-    base_run_id: str | None = None  # continue from a trained run's best.pt
-    epochs: int = Field(default=30, ge=1, le=10_000)
-    img_size: int = Field(default=640, ge=32, le=4096)
-    batch: int = Field(default=16, ge=1, le=1024)
-    seed: int = 0
-    patience: int = Field(default=100, ge=0)
-    accept_tos: bool = False
-    auto_activate: bool = True
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"dataset_id": "shapes", "accept_tos": True, "epochs": 30, "augmentations": {"mosaic": 0.5}}]
+        },
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description="Dataset to train on (as listed by GET /datasets). One of dataset_id or dataset_root is required.",
+    )
+    dataset_root: str | None = Field(
+        default=None,
+        description=(
+            "Legacy alternative to dataset_id: a dataset folder path; only its last component is used, "
+            "looked up among the server's datasets."
+        ),
+    )
+    run_name: str | None = Field(
+        default=None, description="Display name of the run (default: derived from the dataset)."
+    )
+    task: Literal["detect", "segment"] = Field(
+        default="detect", description="detect (boxes) or segment (polygons; the dataset must have them)."
+    )
+    variant: str | None = Field(
+        default=None, description="Architecture, e.g. yolov8n (GET /yolo/variants); default: the server's base model."
+    )  # e.g. yolov8n; None: the server's base model
+    from_scratch: bool = Field(default=False, description="Start from random weights instead of pretrained ones.")
+    base_run_id: str | None = Field(
+        default=None, description="Continue from this trained run's best weights (GET /yolo/runs)."
+    )  # continue from a trained run's best.pt
+    epochs: int = Field(default=30, ge=1, le=10_000, description="Training epochs.")
+    img_size: int = Field(default=640, ge=32, le=4096, description="Training image size in pixels (square).")
+    batch: int = Field(default=16, ge=1, le=1024, description="Images per batch.")
+    seed: int = Field(default=0, description="Random seed.")
+    patience: int = Field(default=100, ge=0, description="Epochs without improvement before stopping early (0: never).")
+    accept_tos: bool = Field(
+        default=False,
+        description="Must be true: acknowledges the model library's licence (Ultralytics AGPL-3.0 / RF-DETR).",
+    )
+    auto_activate: bool = Field(
+        default=True, description="Make the finished run the active model, so the next predict uses it."
+    )
     # ultralytics hyper-parameters and augmentations, by name; only the allowlisted ones (no paths).
-    augmentations: dict[str, float | str | bool] = Field(default_factory=dict)
+    augmentations: dict[str, float | str | bool] = Field(
+        default_factory=dict,
+        description=(
+            'ultralytics hyper-parameters and augmentations by name, range-checked here (e.g. {"mosaic": '
+            '0.5, "fliplr": 0.5, "lr0": 0.01}); see the API guide for names and ranges.'
+        ),
+    )
 
     @field_validator("augmentations")
     @classmethod
