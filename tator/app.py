@@ -14,10 +14,12 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from tator import __version__
-from tator.api import build_api_router
+from tator.api import build_api_router, docs_page
 from tator.api.errors import install_error_handlers
+from tator.api.ignored_fields import install_ignored_fields_notice
 from tator.api.metrics import HttpMetrics
 from tator.api.middleware import RequestContextMiddleware, TokenAuthMiddleware
+from tator.api.openapi_docs import install_openapi
 from tator.logging import configure_logging
 from tator.offline import configure_model_libraries
 from tator.runtime.loaders import Loader
@@ -84,13 +86,21 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
             state.close()
             log.info("server.stopped")
 
-    app = FastAPI(title="Tator", version=__version__, lifespan=lifespan, generate_unique_id_function=_operation_id)
+    app = FastAPI(
+        title="Tator", version=__version__, lifespan=lifespan, generate_unique_id_function=_operation_id,
+        docs_url=None, redoc_url=None,  # served by tator.api.docs_page without a CDN
+    )  # fmt: skip
     app.state.metrics = metrics
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(build_api_router())
+    install_ignored_fields_notice(app)
+    install_openapi(app)
+    app.include_router(docs_page.router)
     if settings.ui_dir is not None:
         app.mount("/", StaticFiles(directory=settings.ui_dir, html=True, check_dir=False), name="ui")
+    else:
+        app.include_router(docs_page.root_router)
 
     if settings.api_token:
         app.add_middleware(TokenAuthMiddleware, token=settings.api_token, is_public=_public_paths(settings.ui_dir))

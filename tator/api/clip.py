@@ -72,7 +72,10 @@ def download_classifier_zip(rel_path: Annotated[str, Query()], places: ClipPlace
     responses=responses(*_PATH_ERRORS, ClassifierNewNameRequired, ClassifierNewNameInvalid, ClassifierRenameConflict),
 )
 def rename_classifier(
-    rel_path: Annotated[str, Form()], places: ClipPlacesDep, state: StateDep, new_name: Annotated[str, Form()] = ""
+    rel_path: Annotated[str, Form(description="The head to rename, relative to the classifier folder.")],
+    places: ClipPlacesDep,
+    state: StateDep,
+    new_name: Annotated[str, Form(description="New file name (the extension is kept).")] = "",
 ) -> dict[str, Any]:
     """Rename a head in its folder (a taken name gets `_1`, `_2` ...); the active selection follows it."""
     return rename_and_follow(state.selections, places, rel_path, new_name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, RegistryDep, StateDep
@@ -47,10 +47,23 @@ class ActiveModelRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    classifier_path: str | None = None
-    labelmap_path: str | None = None
-    clip_model: str | None = None
-    logit_adjustment_inference: bool | None = None
+    classifier_path: str | None = Field(
+        default=None,
+        description=(
+            "Head to activate, relative to the classifier folder (GET /clip/classifiers); omitted: keep "
+            "the current one."
+        ),
+    )
+    labelmap_path: str | None = Field(
+        default=None,
+        description="Labelmap to use (GET /clip/labelmaps); omitted: keep the current one; null: the head's own.",
+    )
+    clip_model: str | None = Field(
+        default=None, description="CLIP backbone name for heads that need one (default: the head's own)."
+    )
+    logit_adjustment_inference: bool | None = Field(
+        default=None, description="Subtract the training class prior from the logits at inference."
+    )
 
 
 class ActiveModelResponse(BaseModel):
@@ -72,13 +85,33 @@ class ActiveModelResponse(BaseModel):
 
 
 class PredictBase64Request(ImagePayload):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"image_token": "<image_token from an earlier answer>", "bbox_xyxy": [10, 20, 110, 220]}]
+        },
+    )
 
-    uuid: str | None = None
-    background_guard: bool = True
-    bbox_xyxy: list[float] | None = None
-    image_width: int | None = None
-    image_height: int | None = None
+    uuid: str | None = Field(
+        default=None, description="Any client id; echoed in the answer to match answers to requests."
+    )
+    background_guard: bool = Field(
+        default=True, description="When a background class wins, answer it as background (prediction `__background__`)."
+    )
+    bbox_xyxy: list[float] | None = Field(
+        default=None,
+        description=(
+            "Box to classify: pixel [x1, y1, x2, y2] (top-left, then bottom-right corner; x2 >= x1, y2 >="
+            " y1). Omitted: the whole image."
+        ),
+    )
+    image_width: int | None = Field(
+        default=None,
+        description="Width of the image bbox_xyxy refers to, when it differs from the image sent (boxes are scaled).",
+    )
+    image_height: int | None = Field(
+        default=None, description="Height of the image bbox_xyxy refers to, when it differs from the image sent."
+    )
 
 
 class PredictBase64Response(BaseModel):

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.errors import responses
+from tator.api.openapi_docs import form_or_json_body
 from tator.api.training_routes import add_job_routes, job_view
 from tator.clip.params import KIND, ClipTrainRequest
 from tator.clip.staging import UploadedFile
@@ -53,7 +54,9 @@ async def _read_request(request: Request, max_bytes: int) -> tuple[ClipTrainRequ
                      if isinstance(value, UploadFile)]  # fmt: skip
         return ClipTrainRequest.model_validate(fields), files
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from exc
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from exc
     except ValueError as exc:  # malformed JSON
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": str(exc)}]) from exc
 
@@ -66,6 +69,11 @@ async def _read_request(request: Request, max_bytes: int) -> tuple[ClipTrainRequ
         LabelmapInvalid, UploadFilenameInvalid, UploadTooLarge, ClipEncoderTypeUnsupported, ClipModelNotAllowed,
         ClipTooFewClasses,
     ),
+    openapi_extra=form_or_json_body(ClipTrainRequest, files={
+        "images": "Images to crop from (repeat the part per file), instead of dataset_id.",
+        "labels": "YOLO label .txt files matching the images by stem (repeat the part per file).",
+        "labelmap": "labelmap.txt: class names, one per line, in YOLO id order.",
+    }),
 )  # fmt: skip
 async def start_train(request: Request, state: StateDep, layout: LayoutDep, jobs: JobsDep) -> dict[str, Any]:
     """Queue a classifier-head training job from a registered `dataset_id` or from uploaded `images`,

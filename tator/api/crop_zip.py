@@ -29,23 +29,29 @@ router = APIRouter(tags=["crop_zip"])
 
 class CropZipBox(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    className: str = Field(default="object", max_length=512)  # noqa: N815 - the UI's field name
-    x: float
-    y: float
-    width: float
-    height: float
+    className: str = Field(  # noqa: N815 - the UI's field name
+        default="object", max_length=512, description="Class name, used in the crop's file name."
+    )
+    x: float = Field(description="Left edge, pixels of the image as sent.")
+    y: float = Field(description="Top edge, pixels of the image as sent.")
+    width: float = Field(ge=0, description="Box width in pixels (>= 0; a negative size is refused).")
+    height: float = Field(ge=0, description="Box height in pixels (>= 0; a negative size is refused).")
 
 
 class CropZipImage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    image_base64: str
-    originalName: str = Field(default="image", max_length=1024)  # noqa: N815 - the UI's field name
-    bboxes: list[CropZipBox] = Field(default_factory=list, max_length=10_000)
+    image_base64: str = Field(description="The image: base64 of the encoded file, or a data URL.")
+    originalName: str = Field(  # noqa: N815 - the UI's field name
+        default="image", max_length=1024, description="The image's file name (crop names derive from its stem)."
+    )
+    bboxes: list[CropZipBox] = Field(
+        default_factory=list, max_length=10_000, description="Boxes to crop, pixel x, y, width, height."
+    )
 
 
 class CropZipChunkRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    images: list[CropZipImage] = Field(default_factory=list, max_length=1000)
+    images: list[CropZipImage] = Field(max_length=1000, description="Images of this chunk with their boxes (required).")
 
 
 class CropZipChunkResponse(BaseModel):

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tator.api.datasets_stream import receive_upload, upload_options, zip_limits
+from tator.api.datasets_stream import receive_upload, upload_options, with_ignored_form_fields, zip_limits
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.openapi_docs import multipart_body
 from tator.datasets import check, export, ingest, listing, service
 from tator.errors import (
     DatasetAnnotationsInvalid,
@@ -66,7 +67,20 @@ def list_datasets(layout: LayoutDep) -> list[dict[str, Any]]:
     return listing.list_datasets(layout)
 
 
-@router.post("/upload", responses=responses(*UPLOAD_ERRORS))
+UPLOAD_BODY = multipart_body(
+    {
+        "dataset_id": "Id of the dataset to create (letters, digits, . _ -); default: the zip's name. A taken id "
+        "gets _1, _2 ... and the answer says so (warning dataset_id_taken).",
+        "dataset_type": "bbox (default) or seg.",
+        "context": "Free text describing the dataset (kept in its metadata).",
+        "label": "Display label (default: the id).",
+    },
+    files={"file": "The dataset zip, in one of the accepted layouts (see the API guide)."},
+    required=("file",),
+)
+
+
+@router.post("/upload", responses=responses(*UPLOAD_ERRORS), openapi_extra=UPLOAD_BODY)
 async def upload_dataset(request: Request, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
     """Upload a dataset zip (multipart `file`; form `dataset_id`, `dataset_type` bbox|seg, `context`, `label`).
 
@@ -75,7 +89,7 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
     fully valid dataset is moved into place. Returns the dataset metadata."""
     form, folder = await receive_upload(request, layout, settings.max_upload_bytes)
     assert form.path is not None
-    return await run_in_threadpool(
+    meta = await run_in_threadpool(
         ingest.ingest_received,
         form.path,
         folder,
@@ -83,6 +97,7 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
         options=upload_options(form),
         limits=zip_limits(settings),
     )
+    return with_ignored_form_fields(meta, form.fields)
 
 
 @router.delete("/{dataset_id}", responses=responses(InvalidId, DatasetNotFound, DatasetDeleteForbidden))

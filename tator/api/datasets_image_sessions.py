@@ -35,11 +35,19 @@ SESSION_ERRORS = (InvalidId, DatasetUploadSessionNotFound, DatasetUploadSessionB
 
 class ImageSessionStartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset_id: str | None = None
-    dataset_type: str = "bbox"
-    context: str = Field(default="", max_length=65_536)
-    classes: list[str] = Field(min_length=1, max_length=10_000)
-    total_images: int = Field(ge=1)
+    dataset_id: str | None = Field(
+        default=None, description="Id of the dataset to create (required by this protocol; letters, digits, . _ -)."
+    )
+    dataset_type: str = Field(default="bbox", description="bbox or seg.")
+    context: str = Field(
+        default="", max_length=65_536, description="Free text describing the dataset (kept in its metadata)."
+    )
+    classes: list[str] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="The labelmap: class names in id order (YOLO class ids index this list).",
+    )
+    total_images: int = Field(ge=1, description="How many images the session will send in its batches.")
 
 
 @router.post("/upload_session/start", responses=responses(DatasetUploadSessionDatasetIdRequired, *UPLOAD_ERRORS))
@@ -59,8 +67,13 @@ def image_session_batch(
     session_id: str,
     layout: LayoutDep,
     settings: SettingsDep,
-    manifest: Annotated[str, Form()],
-    files: Annotated[list[UploadFile], File()],
+    manifest: Annotated[
+        str,
+        Form(
+            description='JSON `{"rows": [{"filename", "split", "labels"}]}`: per image its split and YOLO label text.'
+        ),
+    ],
+    files: Annotated[list[UploadFile], File(description="The images of this batch (one part per image).")],
 ) -> dict[str, Any]:
     """Add images (form `files`) with their split and label text (form `manifest`: `{rows: [...]}`).
 

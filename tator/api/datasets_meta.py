@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tator.api.deps import LayoutDep
 from tator.api.errors import responses
@@ -24,21 +24,36 @@ from tator.errors import (
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
-# The UI's bodies predate this server: unknown fields are ignored rather than refused.
+# The UI's bodies predate this server: unknown fields are ignored (and named in the answer), not refused.
+# The field a write replaces is required: a body without it (a typo) must not erase the saved value.
 class DatasetGlossaryRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    glossary: str | dict[str, Any] | list[Any] | None = None
+    glossary: str | dict[str, Any] | list[Any] | None = Field(
+        description="The glossary: text, or a JSON object/list kept as JSON text. Required; an empty string "
+        "or null clears it.",
+        examples=["car: any passenger car\ntruck: lorries and pickups"],
+    )
 
 
 class TextLabelRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    caption: str = ""
+    caption: str = Field(description="The caption text (trimmed). Required; an empty string removes the caption.")
 
 
 class TextLabelsBatchRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    image_names: list[str] | None = Field(default=None, max_length=10_000)
-    caption: str | None = None
+    image_names: list[str] | None = Field(
+        default=None, max_length=10_000, description="Image names (relative paths) whose captions to read."
+    )
+    caption: str | None = Field(
+        default=None, description="Instead of image_names: save this caption for the image literally named `batch`."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TextLabelsBatchRequest:
+        if self.image_names is None and self.caption is None:
+            raise ValueError("send image_names (to read captions) or caption")
+        return self
 
 
 CAPTION_ERRORS = (InvalidId, DatasetNotFound, InvalidRelativePath, PathOutsideDataDir)

@@ -16,6 +16,7 @@ from tator.api.datasets import UPLOAD_ERRORS
 from tator.api.datasets_stream import pump_chunk, zip_limits
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.openapi_docs import raw_body
 from tator.datasets import sessions
 from tator.datasets.ingest import UploadOptions
 from tator.errors import (
@@ -36,13 +37,27 @@ SESSION_ERRORS = (InvalidId, DatasetUploadSessionNotFound, DatasetUploadSessionB
 
 class UploadSessionInitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    total_bytes: int = Field(gt=0)
-    filename: str | None = Field(default=None, max_length=1024)
-    dataset_id: str | None = None
-    label: str | None = Field(default=None, max_length=1024)
-    dataset_type: str = "bbox"
-    context: str = Field(default="", max_length=65_536)
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    total_bytes: int = Field(gt=0, description="Size of the whole zip in bytes.")
+    filename: str | None = Field(
+        default=None, max_length=1024, description="The zip's file name (the dataset id defaults to its stem)."
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description=(
+            "Id of the dataset to create (letters, digits, . _ -); default: the zip's name. A taken id "
+            "gets _1, _2 ... (the answer says so)."
+        ),
+    )
+    label: str | None = Field(default=None, max_length=1024, description="Display label (default: the id).")
+    dataset_type: str = Field(default="bbox", description="bbox or seg.")
+    context: str = Field(
+        default="", max_length=65_536, description="Free text describing the dataset (kept in its metadata)."
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Hex sha256 of the whole zip, checked at finalize (optional).",
+    )
 
 
 class UploadSessionsResponse(BaseModel):
@@ -74,13 +89,20 @@ def upload_session_status(session_id: str, layout: LayoutDep) -> dict[str, Any]:
 
 
 _CHUNK_ERRORS = responses(*SESSION_ERRORS, DatasetUploadOffsetMismatch, UploadTooLarge)
+_CHUNK_BODY = raw_body("application/octet-stream", "The next bytes of the zip, starting at `offset`.")
 
 
 @router.put(
-    "/upload_session/{session_id}/chunk", responses=_CHUNK_ERRORS, operation_id="datasets-upload_session_chunk_put"
+    "/upload_session/{session_id}/chunk",
+    responses=_CHUNK_ERRORS,
+    operation_id="datasets-upload_session_chunk_put",
+    openapi_extra=_CHUNK_BODY,
 )
 @router.post(
-    "/upload_session/{session_id}/chunk", responses=_CHUNK_ERRORS, operation_id="datasets-upload_session_chunk"
+    "/upload_session/{session_id}/chunk",
+    responses=_CHUNK_ERRORS,
+    operation_id="datasets-upload_session_chunk",
+    openapi_extra=_CHUNK_BODY,
 )
 async def upload_session_chunk(
     session_id: str, request: Request, layout: LayoutDep, offset: int = Query(ge=0)

@@ -87,6 +87,17 @@ async def receive_upload(request: Request, layout: Layout, max_bytes: int) -> tu
     return form, folder
 
 
+UPLOAD_FORM_FIELDS = frozenset({"dataset_id", "label", "dataset_type", "context"})
+
+
+def with_ignored_form_fields(answer: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    """The upload answer naming the form fields the server does not know (ignored, not refused)."""
+    ignored = sorted(name[:100] for name in fields if name not in UPLOAD_FORM_FIELDS)
+    if not ignored:
+        return answer
+    return {**answer, "ignored_fields": ignored, "warnings": [*answer.get("warnings", []), "ignored_fields"]}
+
+
 def upload_options(form: ReceivedForm) -> UploadOptions:
     fields = form.fields
     return UploadOptions(

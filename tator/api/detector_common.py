@@ -3,42 +3,99 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from tator.datasets.labels import index_by_label, normalise_label
-from tator.errors import RegionRequired
+from tator.errors import (
+    ImageBase64TooLarge,
+    ImageBytesTooLarge,
+    ImagePayloadMissing,
+    ImagePixelsTooLarge,
+    ImageRequired,
+    ImageTokenNotFound,
+    InvalidBase64,
+    InvalidImage,
+    RegionRequired,
+)
 from tator.runtime.images import ImageCache, ImagePayload
 from tator.vision.boxes import xyxy_to_xywh
 from tator.vision.detection import FullMode, Pixels, Prediction, PredictMode, RegionMode, WindowedMode
 
 MAX_DET_LIMIT = 5000
+# What resolving a predict request's image can answer (besides 415 and 422, documented for every route).
+IMAGE_ERRORS = (
+    ImageRequired, ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage, ImageBase64TooLarge,
+    ImageBytesTooLarge, ImagePixelsTooLarge,
+)  # fmt: skip
 
 
 class DetectorPredictRequest(ImagePayload):
-    model_config = ConfigDict(extra="ignore")
-    conf: float = 0.25
-    max_det: int = 300
-    expected_labelmap: list[str] | None = None
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"image_base64": "<base64 of a JPEG or PNG>", "conf": 0.25}]}
+    )
+    conf: float = Field(
+        default=0.25,
+        description="Minimum detection score, 0..1 (out-of-range values are clamped, with a conf_clamped warning).",
+    )
+    max_det: int = Field(
+        default=300, description="Most detections to return, 1..5000 (clamped, with a max_det_clamped warning)."
+    )
+    expected_labelmap: list[str] | None = Field(
+        default=None,
+        description=(
+            "The client's class names in its id order: class_id in the answer follows this list when "
+            "every model class matches a name (warning labelmap_remapped), else the model's own ids "
+            "(warning labelmap_mismatch)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _names_an_image(self) -> DetectorPredictRequest:
+        # The contract: no image field at all is 422 image_required; an empty string stays 428.
+        if self.image_base64 is None and self.image_token is None:
+            raise PydanticCustomError(
+                "image_required", "send image_base64 (base64 or a data URL) or image_token (from an earlier answer)"
+            )
+        return self
 
 
 class YoloPredictRequest(DetectorPredictRequest):
-    iou: float = 0.45
+    iou: float = Field(default=0.45, description="NMS IoU threshold, 0..1 (clamped, with an iou_clamped warning).")
 
 
 class RegionFields(BaseModel):
-    region: list[float] | None = None
-    center_only: bool = True
-    image_is_cropped: bool = False
-    full_width: int | None = None
-    full_height: int | None = None
+    region: list[float] | None = Field(
+        default=None,
+        description="The region to detect in: pixel [x, y, w, h] (top-left corner + size) of the full image.",
+    )
+    center_only: bool = Field(default=True, description="Keep only detections whose centre lies inside the region.")
+    image_is_cropped: bool = Field(
+        default=False,
+        description="The image sent is already the region's crop; boxes are mapped back to full-image pixels.",
+    )
+    full_width: int | None = Field(
+        default=None, description="With image_is_cropped: width in pixels of the full image the crop came from."
+    )
+    full_height: int | None = Field(
+        default=None, description="With image_is_cropped: height in pixels of the full image the crop came from."
+    )
 
 
 class WindowFields(BaseModel):
-    slice_size: int = 640
-    overlap: float = 0.2
-    merge_iou: float = 0.5
+    slice_size: int = Field(
+        default=640,
+        description="Window side in pixels (32..the image's longest side; clamped with slice_size_clamped).",
+    )
+    overlap: float = Field(
+        default=0.2, description="Overlap of neighbouring windows as a fraction of slice_size, 0..0.9."
+    )
+    merge_iou: float = Field(
+        default=0.5, description="IoU above which boxes of neighbouring windows are merged (class-wise NMS), 0..1."
+    )
 
 
 class YoloRegionRequest(YoloPredictRequest, RegionFields):
@@ -69,6 +126,7 @@ class DetectorPredictResponse(BaseModel):
     labelmap: list[str]
     warnings: list[str] | None  # null when there is nothing to warn about (the UI tests truthiness)
     image_token: str | None = None
+    clamped: dict[str, float] | None = None  # for each `<name>_clamped` warning: the value actually used
 
 
 def clamp(value: float, low: float, high: float, name: str, warnings: list[str]) -> float:
@@ -151,7 +209,11 @@ def predict_response(
         assert isinstance(body, WindowFields)
         mode = windowed_mode(body, (image.width, image.height), warnings)
     prediction = predict(image.pixels, mode, limits["conf"], limits["max_det"])
-    return respond(prediction, body.expected_labelmap, warnings, image.token)
+    answer = respond(prediction, body.expected_labelmap, warnings, image.token)
+    used = {**limits, **(asdict(mode) if isinstance(mode, WindowedMode) else {})}
+    names = [w.removesuffix("_clamped") for w in warnings if w.endswith("_clamped")]
+    answer.clamped = {name: float(used[name]) for name in names if name in used} or None
+    return answer
 
 
 def clamp_common(body: DetectorPredictRequest, warnings: list[str]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from tator.api.deps import StateDep
@@ -20,7 +20,7 @@ from tator.storage.runs import RunStore
 
 class ActivateRunRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    run_id: str
+    run_id: str = Field(description="The run to activate (as listed by GET /<family>/runs).")
 
 
 def runs_dependency(family: RunFamily, root_name: str) -> Callable[[AppState], ActiveRuns]:

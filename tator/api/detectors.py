@@ -6,7 +6,7 @@ import json
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tator.api.deps import LayoutDep
 from tator.api.errors import responses
@@ -19,7 +19,7 @@ MODES = ("yolo", "rfdetr")
 
 
 class DetectorDefault(BaseModel):
-    mode: str
+    mode: str = Field(description="Preferred detector family: yolo or rfdetr.")
 
 
 @router.get("/default", response_model=DetectorDefault)

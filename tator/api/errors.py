@@ -1,4 +1,4 @@
-"""Renders every error as `{"detail": code, "message": ..., **details}`; 422 keeps FastAPI's shape."""
+"""Renders every error, validation errors included, as `{"detail": code, "message": ..., **details}`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tator.api.validation import validation_error
 from tator.errors import InternalError, TatorError
 from tator.logging import request_id_var
 
@@ -57,9 +59,16 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=500)
 
 
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return tator_error_response(validation_error(request, exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """One handler per family: TatorError, Starlette HTTP errors (404/405 ...), and anything else."""
+    """One handler per family: TatorError, request validation (the same envelope), Starlette HTTP errors
+    (404/405 ...), and anything else. No handler ever echoes or logs the request body."""
     app.add_exception_handler(TatorError, _on_tator_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
 

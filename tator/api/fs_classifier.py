@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from tator.api.datasets_stream import pump
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.openapi_docs import multipart_body
 from tator.clip.uploads import UploadBudget, store_classifier, upload_budget
 from tator.datasets.multipart import MultipartReceiver, ReceivedForm, boundary_of
 from tator.errors import (
@@ -62,6 +63,10 @@ def _discard(path: Path) -> None:
     responses=responses(FilenameRequired, UploadFilenameInvalid, UploadExtensionNotAllowed, UploadExists,
                         UploadTooLarge, UploadQuotaExceeded, UploadContentTypeInvalid, MultipartInvalid,
                         ClassifierFormatUnsafe, ClassifierLoadFailed),
+    openapi_extra=multipart_body(
+        {}, files={"file": "The head: .npz (with its .json metadata inside) or a legacy .pkl/.joblib."},
+        required=("file",),
+    ),
 )  # fmt: skip
 async def upload_classifier(request: Request, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
     """Save a classifier head (multipart `file`) under uploads/classifiers: `{path}`. A `.npz` head is

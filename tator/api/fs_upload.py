@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, UploadFile
+from fastapi import APIRouter, File, UploadFile
 
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
@@ -27,7 +27,11 @@ router = APIRouter(prefix="/fs", tags=["fs"])
     responses=responses(FilenameRequired, UploadFilenameInvalid, UploadExtensionNotAllowed, UploadExists,
                         UploadTooLarge, UploadQuotaExceeded, LabelmapInvalid),
 )  # fmt: skip
-def upload_labelmap(file: UploadFile, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
+def upload_labelmap(
+    file: Annotated[UploadFile, File(description="labelmap.txt: class names, one per line (or a plain-list .pkl).")],
+    layout: LayoutDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
     """Save a labelmap (`.txt`, or a plain-list `.pkl` stored as `.txt`) under uploads/labelmaps: `{path}`.
     Existing files are never overwritten (409 upload_exists)."""
     return assets.save_labelmap(

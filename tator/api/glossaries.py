@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import LayoutDep
 from tator.api.errors import responses
@@ -25,9 +25,14 @@ NAME_ERRORS = (GlossaryNameRequired, GlossaryNameInvalid)
 
 
 class GlossarySaveRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # the UI's body predates this server
-    name: str = ""
-    glossary: str | dict[str, Any] | list[Any] | None = None
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"name": "vehicles", "glossary": "car: passenger cars\ntruck: lorries"}]},
+    )  # the UI's body predates this server
+    name: str = Field(default="", description="Glossary name (its file name; letters, digits, space, . _ -).")
+    glossary: str | dict[str, Any] | list[Any] | None = Field(
+        description="The glossary: text, or a JSON object/list. Required, so a typo cannot erase a saved one."
+    )
 
 
 @router.get("")

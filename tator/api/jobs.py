@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from tator.api.deps import JobsDep
 from tator.api.errors import responses
 from tator.errors import JobNotCancellable, JobNotFound
+from tator.jobs.events import EventCursor
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 
@@ -48,7 +49,8 @@ def cancel_job(job_id: str, jobs: JobsDep) -> JobRecord:
 
 @router.get("/{job_id}/events", responses=responses(JobNotFound))
 def job_events(job_id: str, jobs: JobsDep, request: Request) -> StreamingResponse:
-    """Server-sent events: one `progress` event per change, then `end` when the job is terminal."""
+    """Server-sent events: a `progress` event per change, then `end`; each sends only the new log lines
+    (`new_logs`) and metric points (`new_metrics`) since the previous event (full history: GET /jobs/{id})."""
     jobs.get(job_id)  # 404 before the stream starts
     return StreamingResponse(
         _event_stream(jobs, job_id, request),
@@ -60,14 +62,15 @@ def job_events(job_id: str, jobs: JobsDep, request: Request) -> StreamingRespons
 async def _event_stream(jobs: JobManager, job_id: str, request: Request) -> AsyncIterator[str]:
     last_version = -1
     idle = 0.0
+    cursor = EventCursor()
     while True:
         record = jobs.get(job_id)
         if record.version != last_version:
             last_version = record.version
             idle = 0.0
-            yield _sse("progress", record)
+            yield _sse("progress", record, cursor)
         if record.status.terminal:
-            yield _sse("end", record)
+            yield _sse("end", record, cursor)
             return
         if await request.is_disconnected():
             return
@@ -78,6 +81,7 @@ async def _event_stream(jobs: JobManager, job_id: str, request: Request) -> Asyn
             yield ": keepalive\n\n"
 
 
-def _sse(event: str, record: JobRecord) -> str:
-    payload = record.model_dump(mode="json", exclude={"logs", "params"})
+def _sse(event: str, record: JobRecord, cursor: EventCursor) -> str:
+    payload = record.model_dump(mode="json", exclude={"logs", "params", "metrics"})
+    payload.update(cursor.advance(record))
     return f"event: {event}\nid: {record.version}\ndata: {json.dumps(payload)}\n\n"

@@ -10,15 +10,13 @@ from tator.api import detector_common as common
 from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
-from tator.api.training_routes import add_job_routes, job_view
+from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.errors import (
-    DatasetHasNoBoxes,
-    DatasetNotFound,
-    ImageTokenNotFound,
     ModelBusy,
     RegionRequired,
     RfdetrActiveMissing,
     RfdetrActiveMissingWeights,
+    RfdetrBestMissing,
     RfdetrJobNotFound,
     RfdetrSegRequiresPolygons,
     RfdetrTosRequired,
@@ -36,7 +34,7 @@ router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
 get_rfdetr_runs = runs_dependency(service.RFDETR_RUNS, "rfdetr_runs")
 RfdetrRunsDep = Annotated[ActiveRuns, Depends(get_rfdetr_runs)]
 add_run_routes(router, get_rfdetr_runs, service.variants)
-_ERRORS = responses(RfdetrActiveMissing, RfdetrActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
+_ERRORS = responses(RfdetrActiveMissing, RfdetrActiveMissingWeights, ModelBusy, RegionRequired, *common.IMAGE_ERRORS)
 
 
 def _predict(
@@ -80,7 +78,7 @@ def predict_windowed(
 @router.post(
     "/train/jobs",
     responses=responses(
-        RfdetrTosRequired, DatasetNotFound, DatasetHasNoBoxes, RfdetrSegRequiresPolygons, RfdetrVariantUnknown
+        RfdetrTosRequired, RfdetrSegRequiresPolygons, RfdetrVariantUnknown, RfdetrBestMissing, *TRAINING_ERRORS
     ),
 )
 def start_train_job(

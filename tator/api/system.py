@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import RegistryDep, StateDep
 from tator.api.errors import responses
@@ -20,7 +20,9 @@ router = APIRouter(tags=["system"])
 
 class ModelPreloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    family: str
+    family: str = Field(
+        description="Model family whose base model to load now: yolo, rfdetr, sam3, clip, dinov3, qwen."
+    )
 
 
 class RuntimeUnloadResponse(BaseModel):

@@ -8,8 +8,26 @@ from typing import Any
 from fastapi import APIRouter
 
 from tator.api.deps import JobsDep
-from tator.errors import TatorError
+from tator.errors import (
+    DatasetAnnotationsInvalid,
+    DatasetHasNoBoxes,
+    DatasetIdOrRootRequired,
+    DatasetNotFound,
+    DatasetNotYoloReady,
+    DeviceUnavailable,
+    InvalidId,
+    InvalidRelativePath,
+    InvalidRunId,
+    JobStartFailed,
+    TatorError,
+)
 from tator.jobs.types import JobRecord
+
+# What resolving a training dataset and queueing a training job can answer, for every training route.
+TRAINING_ERRORS = (
+    DatasetIdOrRootRequired, InvalidId, InvalidRelativePath, DatasetNotFound, DatasetNotYoloReady,
+    DatasetAnnotationsInvalid, DatasetHasNoBoxes, InvalidRunId, DeviceUnavailable, JobStartFailed,
+)  # fmt: skip
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:

@@ -10,15 +10,13 @@ from tator.api import detector_common as common
 from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
-from tator.api.training_routes import add_job_routes, job_view
+from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.errors import (
-    DatasetHasNoBoxes,
-    DatasetNotFound,
-    ImageTokenNotFound,
     ModelBusy,
     RegionRequired,
     YoloActiveMissing,
     YoloActiveMissingWeights,
+    YoloBestMissing,
     YoloJobNotFound,
     YoloSegRequiresPolygons,
     YoloTosRequired,
@@ -36,7 +34,7 @@ router = APIRouter(prefix="/yolo", tags=["yolo"])
 get_yolo_runs = runs_dependency(service.YOLO_RUNS, "yolo_runs")
 YoloRunsDep = Annotated[ActiveRuns, Depends(get_yolo_runs)]
 add_run_routes(router, get_yolo_runs, service.variants)
-_ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
+_ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ModelBusy, RegionRequired, *common.IMAGE_ERRORS)
 
 
 def _predict(
@@ -82,7 +80,7 @@ def predict_windowed(
 @router.post(
     "/train/jobs",
     responses=responses(
-        YoloTosRequired, DatasetNotFound, DatasetHasNoBoxes, YoloSegRequiresPolygons, YoloVariantUnknown
+        YoloTosRequired, YoloSegRequiresPolygons, YoloVariantUnknown, YoloBestMissing, *TRAINING_ERRORS
     ),
 )
 def start_train_job(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from tator.api.deps import JobsDep, LayoutDep, SettingsDep
 from tator.api.errors import responses
-from tator.api.training_routes import job_view
+from tator.api.training_routes import TRAINING_ERRORS, job_view
 from tator.api.yolo import YoloRunsDep
 from tator.errors import (
     DatasetHasNoBoxes,
@@ -41,13 +41,15 @@ _BASE_ERRORS = (YoloBaseMissing, YoloBaseMissingBest, YoloBaseLabelmapMissing, Y
                 YoloBaseCheckpointUnsupported, DatasetNotFound, DatasetHasNoBoxes)  # fmt: skip
 
 
-@router.post("/dry_run", responses=responses(YoloBaseMissing, DatasetNotFound))
+@router.post("/dry_run", responses=responses(*_BASE_ERRORS, *TRAINING_ERRORS))
 def graft_dry_run(body: HeadGraftDryRunRequest, layout: LayoutDep, runs: YoloRunsDep) -> dict[str, Any]:
     """Check a graft (base run, dataset, class overlap) without queueing it: `{ok, overlap, new_classes, ...}`."""
     return dry_run(body, layout=layout, runs=runs)
 
 
-@router.post("/jobs", responses=responses(YoloTosRequired, YoloLabelmapOverlap, YoloRunExists, *_BASE_ERRORS))
+@router.post(
+    "/jobs", responses=responses(YoloTosRequired, YoloLabelmapOverlap, YoloRunExists, *_BASE_ERRORS, *TRAINING_ERRORS)
+)
 def start_graft_job(
     body: HeadGraftRequest, layout: LayoutDep, jobs: JobsDep, runs: YoloRunsDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -93,11 +95,11 @@ def download_graft_bundle(job_id: str, runs: YoloRunsDep) -> FileResponse:
 
 @router.post("/import", responses=responses(YoloBundleInvalid, YoloBundleUnsafe, YoloRunExists, UploadTooLarge))
 def import_graft_bundle(
-    file: UploadFile,
+    file: Annotated[UploadFile, File(description="A bundle zip from GET /yolo/head_graft/jobs/{job_id}/bundle.")],
     runs: YoloRunsDep,
     settings: SettingsDep,
-    run_name: str | None = Form(default=None),
-    activate: bool = Form(default=False),
+    run_name: str | None = Form(default=None, description="Display name of the imported run."),
+    activate: bool = Form(default=False, description="Make the imported run the active YOLO model."),
 ) -> dict[str, Any]:
     """Import a graft bundle zip as a new YOLO run (checked as untrusted; the checkpoint is rebuilt)."""
     limit = min(settings.max_upload_bytes, graft_bundle.LIMITS.max_total_bytes)

@@ -13,44 +13,90 @@ class ClipTrainRequest(BaseModel):
     """Form (or JSON) fields of `/clip/train`. The reference's UI sends ~80 fields; those not modelled here
     are ignored, and empty strings mean "default". Booleans may arrive as "true"/"false"."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"dataset_id": "shapes", "encoder_type": "clip", "classifier_type": "logreg"}]},
+    )
 
-    dataset_id: str | None = None
-    images_path_native: str | None = None
-    labels_path_native: str | None = None
-    labelmap_path_native: str | None = None
-    encoder_type: str = "clip"
-    clip_model_name: str = ""
-    encoder_model: str = ""
-    model_filename: str = ""
-    labelmap_filename: str = ""
-    classifier_type: Literal["logreg", "mlp"] = "logreg"
-    test_size: float = Field(default=0.2, ge=0.0, le=0.9)
-    random_seed: int = 42
-    batch_size: int = Field(default=64, ge=1, le=4096)
-    min_per_class: int = Field(default=2, ge=1)
-    class_weight: Literal["balanced", "none", "effective"] = "balanced"
+    dataset_id: str | None = Field(
+        default=None,
+        description="Registered dataset to train on (GET /datasets), or send images, labels, labelmap files.",
+    )
+    images_path_native: str | None = Field(
+        default=None,
+        description="Legacy: a server-side images folder of a dataset (only resolved inside the dataset roots).",
+    )
+    labels_path_native: str | None = Field(
+        default=None,
+        description="Legacy: a server-side labels folder of a dataset (only resolved inside the dataset roots).",
+    )
+    labelmap_path_native: str | None = Field(
+        default=None, description="Legacy: a server-side labelmap file (only resolved inside the labelmap roots)."
+    )
+    encoder_type: str = Field(default="clip", description="Backbone family: clip or dinov3.")
+    clip_model_name: str = Field(default="", description="CLIP backbone name (default: the server's base CLIP model).")
+    encoder_model: str = Field(
+        default="", description="DINOv3 backbone name (default: the server's base DINOv3 model)."
+    )
+    model_filename: str = Field(
+        default="", description="File name of the head to write (default: derived from the dataset and time)."
+    )
+    labelmap_filename: str = Field(default="", description="File name of the labelmap saved beside the head.")
+    classifier_type: Literal["logreg", "mlp"] = Field(
+        default="logreg", description="logreg (logistic regression) or mlp (small neural head)."
+    )
+    test_size: float = Field(
+        default=0.2, ge=0.0, le=0.9, description="Fraction of crops held out for evaluation, 0..0.9."
+    )
+    random_seed: int = Field(default=42, description="Random seed for the split and the solver.")
+    batch_size: int = Field(default=64, ge=1, le=4096, description="Crops per embedding batch.")
+    min_per_class: int = Field(
+        default=2, ge=1, description="Classes with fewer crops than this are dropped (the job log says which)."
+    )
+    class_weight: Literal["balanced", "none", "effective"] = Field(
+        default="balanced", description="balanced, none or effective (effective number of samples)."
+    )
     # logistic regression
-    C: float = Field(default=1.0, gt=0.0)
-    solver: Literal["lbfgs", "saga", "sag", "liblinear", "newton-cg"] = "lbfgs"
-    max_iter: int = Field(default=1000, ge=1, le=100_000)
+    C: float = Field(default=1.0, gt=0.0, description="Logistic regression inverse regularisation strength (> 0).")
+    solver: Literal["lbfgs", "saga", "sag", "liblinear", "newton-cg"] = Field(
+        default="lbfgs", description="Logistic regression solver."
+    )
+    max_iter: int = Field(default=1000, ge=1, le=100_000, description="Logistic regression iteration limit.")
     # MLP
-    mlp_hidden_sizes: str = "256"
-    mlp_activation: Literal["relu", "gelu"] = "relu"
-    mlp_epochs: int = Field(default=50, ge=1, le=10_000)
-    mlp_lr: float = Field(default=1e-3, gt=0.0)
-    mlp_weight_decay: float = Field(default=1e-4, ge=0.0)
-    mlp_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    mlp_label_smoothing: float = Field(default=0.05, ge=0.0, lt=1.0)
-    mlp_batch_size: int = Field(default=128, ge=1, le=65_536)
-    mlp_patience: int = Field(default=6, ge=0)
+    mlp_hidden_sizes: str = Field(
+        default="256",
+        description='MLP hidden layer widths, comma-separated (e.g. "512,128"; at most 4 layers of 1..8192).',
+    )
+    mlp_activation: Literal["relu", "gelu"] = Field(default="relu", description="MLP activation: relu or gelu.")
+    mlp_epochs: int = Field(default=50, ge=1, le=10_000, description="MLP training epochs.")
+    mlp_lr: float = Field(default=1e-3, gt=0.0, description="MLP learning rate (> 0).")
+    mlp_weight_decay: float = Field(default=1e-4, ge=0.0, description="MLP weight decay (>= 0).")
+    mlp_dropout: float = Field(default=0.1, ge=0.0, lt=1.0, description="MLP dropout, 0..1 (exclusive).")
+    mlp_label_smoothing: float = Field(
+        default=0.05, ge=0.0, lt=1.0, description="MLP label smoothing, 0..1 (exclusive)."
+    )
+    mlp_batch_size: int = Field(default=128, ge=1, le=65_536, description="MLP mini-batch size.")
+    mlp_patience: int = Field(default=6, ge=0, description="MLP epochs without improvement before stopping early.")
     # crops and background
-    crop_padding: float = Field(default=0.08, ge=0.0, le=1.0)
-    bg_class_count: int = Field(default=2, ge=0, le=16)
-    bg_per_image: int = Field(default=2, ge=0, le=64)
-    max_bg_share: float = Field(default=0.4, ge=0.0, le=0.9)
-    reuse_embeddings: bool = True
-    logit_adjustment_inference: bool = False
+    crop_padding: float = Field(
+        default=0.08,
+        ge=0.0,
+        le=1.0,
+        description="Padding added around each box before cropping, as a fraction of its size (0..1).",
+    )
+    bg_class_count: int = Field(
+        default=2, ge=0, le=16, description="Number of background classes to add (crops away from any box), 0..16."
+    )
+    bg_per_image: int = Field(default=2, ge=0, le=64, description="Background crops sampled per image, 0..64.")
+    max_bg_share: float = Field(
+        default=0.4, ge=0.0, le=0.9, description="Largest share of background crops in the training set, 0..0.9."
+    )
+    reuse_embeddings: bool = Field(
+        default=True, description="Reuse cached crop embeddings of an earlier run on the same data and backbone."
+    )
+    logit_adjustment_inference: bool = Field(
+        default=False, description="Store the head so that inference subtracts the training class prior."
+    )
 
     @model_validator(mode="before")
     @classmethod

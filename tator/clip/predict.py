@@ -38,6 +38,12 @@ def crop_box(
         return BBox(0.0, 0.0, float(width), float(height)), False
     if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
         raise BboxInvalid("bbox_xyxy must be four finite numbers [x1, y1, x2, y2] in pixels")
+    if bbox[2] < bbox[0] or bbox[3] < bbox[1]:
+        raise BboxInvalid(
+            "bbox_xyxy is [x1, y1, x2, y2] (top-left, then bottom-right corner, pixels) with x2 >= x1 and "
+            f"y2 >= y1; got {[round(float(v), 2) for v in bbox]}. For [x, y, w, h] send [x, y, x + w, y + h]",
+            bbox=[str(v) for v in bbox],
+        )
     sx = width / space[0] if space[0] else 1.0
     sy = height / space[1] if space[1] else 1.0
     x1, y1, x2, y2 = (bbox[0] * sx, bbox[1] * sy, bbox[2] * sx, bbox[3] * sy)

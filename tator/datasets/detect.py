@@ -40,6 +40,17 @@ def _qwen_classes(root: Path) -> tuple[str, ...]:
     return ()
 
 
+# The layouts an upload may use (the API guide shows each as a tree).
+ACCEPTED_LAYOUTS = (
+    "yolo_split: labelmap.txt + train/images, train/labels (and val/, test/)",
+    "yolo_images_split: labelmap.txt + images/train, labels/train (and val, test)",
+    "yolo_flat: labelmap.txt + images/, labels/",
+    "coco: <split>/_annotations.coco.json next to the split's images",
+    "qwen: <split>/annotations.jsonl next to the split's images",
+    "images_only: images/ or <split>/images/ without labels (nothing annotated yet)",
+)
+
+
 def _relative(files: Mapping[str, Path], root: Path) -> dict[str, str]:
     return {split: path.relative_to(root).as_posix() for split, path in files.items()}
 
@@ -71,11 +82,12 @@ def detect_dataset(root: Path, sizes: Sizes) -> Detected:
         if not layout.classes:
             raise LabelmapMissing("YOLO labels need a labelmap.txt (or classes.txt / data.yaml names)")
         return Detected("yolo", read_yolo(root, layout, sizes=sizes), yolo=layout)
-    if sizes:
+    if sizes and layout is not None:
         return Detected("images", _images_only(root, sizes, layout))
+    found = "images in no recognised folder" if sizes else "no images"
     raise DatasetFormatUnrecognized(
-        "no images found: expected a YOLO (labelmap.txt + images/labels), COCO (_annotations.coco.json) "
-        "or Qwen (train/annotations.jsonl) layout"
+        f"the zip holds {found}; arrange it as one of the accepted layouts: " + "; ".join(ACCEPTED_LAYOUTS),
+        accepted_layouts=list(ACCEPTED_LAYOUTS),
     )
 
 

@@ -185,7 +185,8 @@ def _install(
     data: Path, detected: Detected, sig: str, *, layout: Layout, options: UploadOptions, source_bytes: int
 ) -> dict[str, Any]:
     """Claim an id and rename the validated tree `data` into the registry; on failure the claim is released."""
-    dataset_id, claimed = claim_id(layout, layout.root("dataset_registry"), base_id(options))
+    wanted = base_id(options)
+    dataset_id, claimed = claim_id(layout, layout.root("dataset_registry"), wanted)
     try:
         meta = _metadata(detected, data, dataset_id, options, sig, source_bytes)
         write_meta(data / "dataset.json", meta)
@@ -194,7 +195,25 @@ def _install(
         with contextlib.suppress(OSError):
             claimed.rmdir()
         raise
-    return meta
+    return {**meta, **upload_notices(wanted, dataset_id, detected)}
+
+
+def upload_notices(wanted: str, dataset_id: str, detected: Detected) -> dict[str, Any]:
+    """What the answer to an upload must say beyond the metadata: a renamed id, nothing annotated."""
+    warnings: list[str] = []
+    notes: list[str] = []
+    if dataset_id != wanted:
+        warnings.append("dataset_id_taken")
+        notes.append(
+            f"dataset id {wanted!r} is already taken, so this upload was saved as {dataset_id!r}; to replace "
+            f"the existing dataset, DELETE /datasets/{wanted} first and upload again"
+        )
+    if detected.source_format == "images":
+        warnings.append("dataset_has_no_annotations")
+        notes.append("the zip has images but no labels: the dataset is created unannotated")
+    if not warnings:
+        return {}
+    return {"requested_dataset_id": wanted, "warnings": warnings, "notice": "; ".join(notes)}
 
 
 def ingest_tree(

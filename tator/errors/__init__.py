@@ -158,6 +158,13 @@ from tator.errors.detectors import (
     YoloTosRequired,
     YoloVariantUnknown,
 )
+from tator.errors.requests import (
+    ImageJsonRequired,
+    ImageRequired,
+    JsonBodyRequired,
+    JsonInvalid,
+    RequestValidationFailed,
+)
 
 
 def all_error_classes() -> list[type[TatorError]]:
@@ -317,5 +324,10 @@ __all__ = [
     "DatasetPathsUnresolved",
     "ClipTooFewClasses",
     "BboxInvalid",
+    "RequestValidationFailed",
+    "JsonInvalid",
+    "JsonBodyRequired",
+    "ImageJsonRequired",
+    "ImageRequired",
     "all_error_classes",
 ]

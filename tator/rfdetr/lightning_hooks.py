@@ -32,7 +32,8 @@ class JobProgressHooks:
         hooks = self
 
         class _Callback(pl.Callback):
-            def on_train_batch_end(self, trainer: Any, *_args: Any) -> None:
+            def on_train_batch_end(self, trainer: Any, _module: Any, _outputs: Any, _batch: Any, index: int) -> None:
+                hooks.batch_done(int(trainer.current_epoch), index + 1, trainer.num_training_batches)
                 if hooks.ctx.cancel.cancelled:
                     trainer.should_stop = True
 
@@ -42,6 +43,15 @@ class JobProgressHooks:
                     trainer.should_stop = True
 
         return _Callback()
+
+    def batch_done(self, epoch: int, done: int, total: float | int) -> None:
+        """Progress within an epoch (`epoch` counted from 0; Lightning may report `inf` batches)."""
+        count = int(total) if isinstance(total, int) or total == total and total != float("inf") else 0
+        within = min(1.0, done / count) if count > 0 else 0.0
+        of = f"/{count}" if count > 0 else ""
+        self.ctx.progress(
+            min(1.0, (epoch + within) / self.epochs), f"epoch {epoch + 1}/{self.epochs}: batch {done}{of}"
+        )
 
     def epoch_done(self, epoch: int, metrics: dict[str, Any]) -> None:
         numbers = {name: _number(value) for name, value in metrics.items()}

@@ -30,24 +30,59 @@ KEPT = ("checkpoint_best_total.pth", "checkpoint_best_ema.pth", "checkpoint_best
 
 
 class RfdetrTrainRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    dataset_id: str | None = None
-    dataset_root: str | None = None
-    run_name: str | None = None
-    task: Literal["detect", "segment"] = "detect"
-    variant: str | None = None  # rfdetr-nano ...; None: the server's base model
-    from_scratch: bool = False
-    epochs: int = Field(default=20, ge=1, le=10_000)
-    batch: int = Field(default=4, ge=1, le=512)
-    grad_accum: int = Field(default=1, ge=1, le=256)
-    resolution: int | None = Field(default=None, ge=32, le=2048)
-    seed: int = 0
-    lr: float | None = Field(default=None, gt=0)
-    use_ema: bool = False
-    early_stopping: bool = False
-    early_stopping_patience: int = Field(default=10, ge=1)
-    accept_tos: bool = False
-    auto_activate: bool = True
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"dataset_id": "shapes", "accept_tos": True, "epochs": 20, "variant": "rfdetr-nano"}]
+        },
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description="Dataset to train on (as listed by GET /datasets). One of dataset_id or dataset_root is required.",
+    )
+    dataset_root: str | None = Field(
+        default=None,
+        description=(
+            "Legacy alternative to dataset_id: a dataset folder path; only its last component is used, "
+            "looked up among the server's datasets."
+        ),
+    )
+    run_name: str | None = Field(
+        default=None, description="Display name of the run (default: derived from the dataset)."
+    )
+    task: Literal["detect", "segment"] = Field(
+        default="detect", description="detect (boxes) or segment (polygons; the dataset must have them)."
+    )
+    variant: str | None = Field(
+        default=None,
+        description="Model size, e.g. rfdetr-nano (GET /rfdetr/variants); default: the server's base model.",
+    )  # rfdetr-nano ...; None: the server's base model
+    from_scratch: bool = Field(default=False, description="Start from random weights instead of pretrained ones.")
+    epochs: int = Field(default=20, ge=1, le=10_000, description="Training epochs.")
+    batch: int = Field(default=4, ge=1, le=512, description="Images per batch.")
+    grad_accum: int = Field(
+        default=1, ge=1, le=256, description="Gradient accumulation steps (effective batch = batch x grad_accum)."
+    )
+    resolution: int | None = Field(
+        default=None,
+        ge=32,
+        le=2048,
+        description="Input resolution in pixels (a multiple of the model's patch size; default: the model's).",
+    )
+    seed: int = Field(default=0, description="Random seed.")
+    lr: float | None = Field(default=None, gt=0, description="Learning rate (default: the library's).")
+    use_ema: bool = Field(default=False, description="Keep an exponential moving average of the weights.")
+    early_stopping: bool = Field(default=False, description="Stop when validation mAP stops improving.")
+    early_stopping_patience: int = Field(
+        default=10, ge=1, description="Epochs without improvement before early stopping."
+    )
+    accept_tos: bool = Field(
+        default=False,
+        description="Must be true: acknowledges the model library's licence (Ultralytics AGPL-3.0 / RF-DETR).",
+    )
+    auto_activate: bool = Field(
+        default=True, description="Make the finished run the active model, so the next predict uses it."
+    )
 
 
 class RfdetrTrainPlan(BaseModel):

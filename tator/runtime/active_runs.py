@@ -104,11 +104,18 @@ class ActiveRuns:
         """What predict should load; 412 when nothing is active or the weights are gone."""
         selection = self._selections.get(self.family.family)
         if selection is None:
-            raise self.family.errors.active_missing(f"no active {self.family.family} model; activate a run first")
+            family = self.family.family
+            raise self.family.errors.active_missing(
+                f"no active {family} model: pick a run from GET /{family}/runs and activate it with "
+                f'POST /{family}/active {{"run_id": "<run_id>"}}, or train one with POST /{family}/train/jobs'
+            )
         weights = Path(selection.spec.source)
         if not weights.is_file() or not self.store.guard.contains(weights):
+            family = self.family.family
             raise self.family.errors.active_missing_weights(
-                f"the active {self.family.family} run's weights are missing", run_id=selection.meta.get("run_id")
+                f"the active {family} run's weights are missing: activate another run (GET /{family}/runs, "
+                f"POST /{family}/active) or train a new one",
+                run_id=selection.meta.get("run_id"),
             )
         return selection.spec, dict(selection.meta)
 

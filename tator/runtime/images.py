@@ -19,7 +19,7 @@ from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tator.errors import (
     ImageBase64TooLarge,
@@ -35,8 +35,22 @@ from tator.errors import (
 class ImagePayload(BaseModel):
     """The image fields of a request: `image_base64` (raw or data URL) and/or `image_token`."""
 
-    image_base64: str | None = None
-    image_token: str | None = None
+    image_base64: str | None = Field(
+        default=None,
+        description=(
+            "The image: base64 of the encoded file (JPEG, PNG, WebP ...) or a data URL. Never resized: "
+            "every pixel coordinate in the request and the answer refers to this image as sent."
+        ),
+    )
+    image_token: str | None = Field(
+        default=None,
+        description=(
+            "Token of an image this server decoded recently (returned as image_token by an earlier call);"
+            " send it instead of image_base64 to skip the upload. Tokens live in an in-memory cache "
+            "(bounded by entries and bytes, emptied on restart): on 404 image_token_not_found send "
+            "image_base64 again."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,7 @@ def open_image(source: IO[bytes] | Path) -> Image.Image:
     try:
         return Image.open(source)
     except ImportError as exc:
-        raise UnidentifiedImageError(f"cannot identify image file ({type(exc).__name__})") from exc
+        raise UnidentifiedImageError("cannot identify image file") from exc
 
 
 def decode_base64_image(text: str, limits: ImageLimits) -> np.ndarray:
@@ -115,10 +129,22 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImagePixelsTooLarge(f"image is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidImage(f"image could not be decoded: {exc}") from exc
+        raise InvalidImage(
+            f"image could not be decoded ({_reason(exc)}); send a JPEG, PNG, WebP, BMP, TIFF or GIF file, base64 "
+            "encoded"
+        ) from exc
     pixels = np.asarray(rgb, dtype=np.uint8)
     pixels.setflags(write=False)
     return pixels
+
+
+def _reason(exc: BaseException) -> str:
+    """A decode failure in the client's terms (no library or exception class names)."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    if isinstance(exc, EOFError | SyntaxError) or "truncated" in str(exc):
+        return "the file is truncated or corrupt"
+    return "the file is corrupt or in an unsupported format"
 
 
 def image_token(pixels: np.ndarray) -> str:

@@ -49,22 +49,40 @@ _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 class HeadGraftDryRunRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    base_run_id: str
-    dataset_id: str | None = None
-    dataset_root: str | None = None
+    base_run_id: str = Field(
+        description="The trained YOLO run whose head gains the new classes (its weights stay frozen)."
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description="Dataset to train on (as listed by GET /datasets). One of dataset_id or dataset_root is required.",
+    )
+    dataset_root: str | None = Field(
+        default=None,
+        description=(
+            "Legacy alternative to dataset_id: a dataset folder path; only its last component is used, "
+            "looked up among the server's datasets."
+        ),
+    )
 
 
 class HeadGraftRequest(HeadGraftDryRunRequest):
     """The reference's extra fields (workers, accelerator, devices, export_onnx) are accepted and ignored."""
 
-    run_name: str | None = None
-    epochs: int = Field(default=30, ge=1, le=10_000)
-    img_size: int = Field(default=640, ge=32, le=4096)
-    batch: int = Field(default=16, ge=1, le=1024)
-    seed: int = 0
-    patience: int = Field(default=100, ge=0)
-    accept_tos: bool = False
-    auto_activate: bool = True
+    run_name: str | None = Field(
+        default=None, description="Display name of the run (default: derived from the dataset)."
+    )
+    epochs: int = Field(default=30, ge=1, le=10_000, description="Training epochs.")
+    img_size: int = Field(default=640, ge=32, le=4096, description="Training image size in pixels.")
+    batch: int = Field(default=16, ge=1, le=1024, description="Images per batch.")
+    seed: int = Field(default=0, description="Random seed.")
+    patience: int = Field(default=100, ge=0, description="Epochs without improvement before stopping early.")
+    accept_tos: bool = Field(
+        default=False,
+        description="Must be true: acknowledges the model library's licence (Ultralytics AGPL-3.0 / RF-DETR).",
+    )
+    auto_activate: bool = Field(
+        default=True, description="Make the finished run the active model, so the next predict uses it."
+    )
 
 
 class HeadGraftPlan(BaseModel):

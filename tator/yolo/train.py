@@ -28,31 +28,72 @@ log = logging.getLogger(__name__)
 KIND = "yolo.train"
 KEPT_FROM_TRAINER = ("results.csv", "args.yaml")
 OPTIMIZERS = frozenset({"auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"})
-TRAIN_OPTIONS = frozenset({
-    "lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr", "box", "cls",
-    "dfl", "hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective", "flipud", "fliplr",
-    "mosaic", "mixup", "copy_paste", "close_mosaic", "optimizer", "cos_lr", "dropout", "rect", "multi_scale",
-})  # fmt: skip
+FRACTION = (0.0, 1.0)
+# ultralytics hyper-parameters and augmentations a request may set, with the range ultralytics accepts
+# (its own check runs only once the job has started, so an out-of-range value would fail the job).
+TRAIN_OPTION_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys((
+        "lr0", "lrf", "momentum", "weight_decay", "warmup_momentum", "warmup_bias_lr", "hsv_h", "hsv_s", "hsv_v",
+        "translate", "perspective", "flipud", "fliplr", "mosaic", "mixup", "copy_paste", "dropout", "multi_scale",
+    ), FRACTION),
+    **dict.fromkeys(("warmup_epochs", "box", "cls", "dfl", "scale"), (0.0, 1000.0)),
+    "degrees": (-180.0, 180.0), "shear": (-180.0, 180.0), "close_mosaic": (0.0, 10_000.0),
+}  # fmt: skip
+BOOL_OPTIONS = frozenset({"rect", "cos_lr"})
+TRAIN_OPTIONS = frozenset({*TRAIN_OPTION_RANGES, *BOOL_OPTIONS, "optimizer"})
 
 
 class YoloTrainRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    dataset_id: str | None = None
-    dataset_root: str | None = None
-    run_name: str | None = None
-    task: Literal["detect", "segment"] = "detect"
-    variant: str | None = None  # e.g. yolov8n; None: the server's base model
-    from_scratch: bool = False
-    base_run_id: str | None = None  # continue from a trained run's best.pt
-    epochs: int = Field(default=30, ge=1, le=10_000)
-    img_size: int = Field(default=640, ge=32, le=4096)
-    batch: int = Field(default=16, ge=1, le=1024)
-    seed: int = 0
-    patience: int = Field(default=100, ge=0)
-    accept_tos: bool = False
-    auto_activate: bool = True
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"dataset_id": "shapes", "accept_tos": True, "epochs": 30, "augmentations": {"mosaic": 0.5}}]
+        },
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description="Dataset to train on (as listed by GET /datasets). One of dataset_id or dataset_root is required.",
+    )
+    dataset_root: str | None = Field(
+        default=None,
+        description=(
+            "Legacy alternative to dataset_id: a dataset folder path; only its last component is used, "
+            "looked up among the server's datasets."
+        ),
+    )
+    run_name: str | None = Field(
+        default=None, description="Display name of the run (default: derived from the dataset)."
+    )
+    task: Literal["detect", "segment"] = Field(
+        default="detect", description="detect (boxes) or segment (polygons; the dataset must have them)."
+    )
+    variant: str | None = Field(
+        default=None, description="Architecture, e.g. yolov8n (GET /yolo/variants); default: the server's base model."
+    )  # e.g. yolov8n; None: the server's base model
+    from_scratch: bool = Field(default=False, description="Start from random weights instead of pretrained ones.")
+    base_run_id: str | None = Field(
+        default=None, description="Continue from this trained run's best weights (GET /yolo/runs)."
+    )  # continue from a trained run's best.pt
+    epochs: int = Field(default=30, ge=1, le=10_000, description="Training epochs.")
+    img_size: int = Field(default=640, ge=32, le=4096, description="Training image size in pixels (square).")
+    batch: int = Field(default=16, ge=1, le=1024, description="Images per batch.")
+    seed: int = Field(default=0, description="Random seed.")
+    patience: int = Field(default=100, ge=0, description="Epochs without improvement before stopping early (0: never).")
+    accept_tos: bool = Field(
+        default=False,
+        description="Must be true: acknowledges the model library's licence (Ultralytics AGPL-3.0 / RF-DETR).",
+    )
+    auto_activate: bool = Field(
+        default=True, description="Make the finished run the active model, so the next predict uses it."
+    )
     # ultralytics hyper-parameters and augmentations, by name; only the allowlisted ones (no paths).
-    augmentations: dict[str, float | str | bool] = Field(default_factory=dict)
+    augmentations: dict[str, float | str | bool] = Field(
+        default_factory=dict,
+        description=(
+            'ultralytics hyper-parameters and augmentations by name, range-checked here (e.g. {"mosaic": '
+            '0.5, "fliplr": 0.5, "lr0": 0.01}); see the API guide for names and ranges.'
+        ),
+    )
 
     @field_validator("augmentations")
     @classmethod
@@ -63,7 +104,26 @@ class YoloTrainRequest(BaseModel):
         optimizer = value.get("optimizer")
         if optimizer is not None and optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
+        for name, option in value.items():
+            check_option(name, option)
         return value
+
+
+def check_option(name: str, value: float | str | bool) -> None:
+    """One training option against its type and range (ValueError names the option and what is allowed)."""
+    if name in BOOL_OPTIONS:
+        if not isinstance(value, bool):
+            raise ValueError(f"augmentations.{name} must be true or false")
+        return
+    bounds = TRAIN_OPTION_RANGES.get(name)
+    if bounds is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"augmentations.{name} must be a number between {bounds[0]} and {bounds[1]}")
+    if not bounds[0] <= value <= bounds[1]:
+        raise ValueError(
+            f"augmentations.{name}={value} is out of range: use a value between {bounds[0]} and {bounds[1]}"
+        )
 
 
 class YoloTrainPlan(BaseModel):
@@ -165,9 +225,22 @@ def _callbacks(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Callable[[Any]
 
 
 def epoch_callbacks(epochs: int, ctx: JobContext) -> dict[str, Callable[[Any], None]]:
-    """ultralytics callbacks reporting per-epoch metrics/progress to `ctx` and stopping on cancel."""
+    """ultralytics callbacks reporting metrics per epoch, progress per batch (within the epoch too) to
+    `ctx`, and stopping on cancel."""
+    batches = {"done": 0}
+
+    def on_epoch_start(_trainer: Any) -> None:
+        batches["done"] = 0
 
     def on_batch_end(trainer: Any) -> None:
+        batches["done"] += 1
+        loader = getattr(trainer, "train_loader", None)
+        total = len(loader) if loader is not None else 0
+        epoch = int(trainer.epoch)
+        within = min(1.0, batches["done"] / total) if total else 0.0
+        ctx.progress(
+            min(1.0, (epoch + within) / epochs), f"epoch {epoch + 1}/{epochs}: batch {batches['done']}/{total}"
+        )
         if ctx.cancel.cancelled:
             trainer.stop = True
 
@@ -183,7 +256,11 @@ def epoch_callbacks(epochs: int, ctx: JobContext) -> dict[str, Callable[[Any], N
         if ctx.cancel.cancelled:
             trainer.stop = True
 
-    return {"on_train_batch_end": on_batch_end, "on_fit_epoch_end": on_fit_epoch_end}
+    return {
+        "on_train_epoch_start": on_epoch_start,
+        "on_train_batch_end": on_batch_end,
+        "on_fit_epoch_end": on_fit_epoch_end,
+    }
 
 
 def keep_outputs(run_dir: Path, ctx: JobContext) -> dict[str, Any]:

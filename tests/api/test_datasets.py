@@ -212,11 +212,12 @@ def test_flat_and_images_only_layouts(client: TestClient, tmp_path: Path) -> Non
     assert entry["yolo_ready"] and entry["yolo_layout"] == "flat"
 
     pics = tmp_path / "pics"
-    pics.mkdir()
+    (pics / "images").mkdir(parents=True)
     for index in range(3):
-        (pics / f"p{index}.png").write_bytes(png_bytes())
+        (pics / "images" / f"p{index}.png").write_bytes(png_bytes())
     meta = upload(client, zip_tree(pics, tmp_path / "pics.zip", prefix="holiday")).json()
     assert (meta["source_format"], meta["format"], meta["image_count"]) == ("images", "unknown", 3)
+    assert meta["warnings"] == ["dataset_has_no_annotations"]
     check = client.get(f"/datasets/{meta['id']}/check").json()
     assert check == {"ok": False, "format": "unknown", "detail": "dataset_format_unrecognized"}
 

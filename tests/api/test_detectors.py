@@ -160,3 +160,15 @@ def test_detector_default_mode(detector_client: TestClient) -> None:
     assert (bad.status_code, bad.json()["detail"]) == (400, "detector_mode_invalid")
     assert {v["id"] for v in client.get("/yolo/variants", params={"task": "segment"}).json()} >= {"yolov8n-seg"}
     assert any(v["id"] == "rfdetr-nano" for v in client.get("/rfdetr/variants").json())
+
+
+def test_clamp_warnings_carry_the_value_used(detector_client: TestClient) -> None:
+    client = detector_client
+    client.post("/yolo/active", json={"run_id": "run1"})
+    body = client.post(
+        "/yolo/predict_windowed", json={"image_base64": image_b64(96, 96), "slice_size": 5, "conf": 7, "max_det": 0}
+    ).json()
+    assert set(body["warnings"]) == {"slice_size_clamped", "conf_clamped", "max_det_clamped"}
+    assert body["clamped"] == {"slice_size": 32.0, "conf": 1.0, "max_det": 1.0}
+    plain = client.post("/yolo/predict_full", json={"image_base64": image_b64(64, 64)}).json()
+    assert plain["clamped"] is None

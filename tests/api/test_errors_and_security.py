@@ -42,10 +42,12 @@ def test_unexpected_exception_is_500_with_request_id_and_no_traceback(settings: 
     assert "ZeroDivisionError" in (settings.logs_dir / "tator.log").read_text()
 
 
-def test_validation_errors_keep_fastapi_shape(client: TestClient) -> None:
+def test_validation_errors_use_the_envelope(client: TestClient) -> None:
     response = client.get("/jobs", params={"limit": "many"})
     assert response.status_code == 422
-    assert isinstance(response.json()["detail"], list)
+    body = response.json()
+    assert body["detail"] == "validation_error"
+    assert body["fields"] == ["limit"] and "limit" in body["message"]
 
 
 def test_request_id_is_generated_and_echoed(client: TestClient) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -60,3 +61,27 @@ def test_events_stream_progress_until_end(client: TestClient) -> None:
     progresses = [float(str(data["progress"])) for name, data in events if name == "progress"]
     assert progresses == sorted(progresses) and len(progresses) >= 2
     assert client.get("/jobs/nope/events").status_code == 404
+
+
+def logging_steps(params: Params, ctx: JobContext) -> dict[str, int]:
+    for i in range(params.steps):
+        ctx.log(f"line {i}")
+        ctx.metric("loss", i, 1.0 / (i + 1))
+        ctx.progress((i + 1) / params.steps)
+        time.sleep(params.delay)
+    return {"steps": params.steps}
+
+
+def test_events_send_only_new_log_lines_and_metric_points(client: TestClient) -> None:
+    record = jobs_of(client).submit("demo.logging", logging_steps, Params(steps=6, delay=0.3))
+    events: list[dict[str, Any]] = []
+    with client.stream("GET", f"/jobs/{record.job_id}/events") as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert len(events) >= 3 and all("metrics" not in e and "logs" not in e for e in events)
+    lines = [entry["message"] for e in events for entry in e["new_logs"]]
+    steps = [point["step"] for e in events for point in e["new_metrics"].get("loss", [])]
+    assert lines == [f"line {i}" for i in range(6)]  # each line exactly once, in order
+    assert steps == [float(i) for i in range(6)]
+    assert max(len(e["new_logs"]) for e in events) < 6  # spread over several events, not re-sent
