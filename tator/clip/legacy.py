@@ -50,10 +50,11 @@ class LogisticRegressionState:
 def _estimator_attributes(model: Any, source_name: str) -> dict[str, Any]:
     """The fitted attributes of a LogisticRegression (read from a file, or a live sklearn estimator)."""
     if isinstance(model, LogisticRegressionState):
-        return getattr(model, "state", {})
+        state: dict[str, Any] = getattr(model, "state", {})
+        return state
     kind = type(model)
     if kind.__name__ == "LogisticRegression" and kind.__module__.startswith("sklearn.linear_model"):
-        return vars(model)
+        return dict(vars(model))
     raise ClassifierFormatUnsafe(f"{source_name} holds a {kind.__name__}, not a LogisticRegression")
 
 

@@ -59,7 +59,8 @@ def array_from_bytes(data: Any, dtype: Any, shape: Any, order: str = "C") -> np.
     if order not in ("C", "F"):
         raise _unsafe("an array in the file has an invalid memory order")
     flat = np.frombuffer(bytes(data), dtype=checked, count=count)
-    return np.array(flat.reshape(dims, order=order), copy=True, order=order)  # type: ignore[call-overload]
+    copied: np.ndarray = np.array(flat.reshape(dims, order=order), copy=True, order=order)  # type: ignore[call-overload]
+    return copied
 
 
 def array_from_values(values: Any, shape: Any) -> np.ndarray:
