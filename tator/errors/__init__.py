@@ -154,6 +154,7 @@ from tator.errors.detectors import (
     YoloTosRequired,
     YoloVariantUnknown,
 )
+from tator.errors.guards import DecodeBusy, HostNotAllowed, OriginNotAllowed, TooManyWindows
 
 
 def all_error_classes() -> list[type[TatorError]]:
@@ -309,5 +310,9 @@ __all__ = [
     "DatasetPathsUnresolved",
     "ClipTooFewClasses",
     "BboxInvalid",
+    "HostNotAllowed",
+    "OriginNotAllowed",
+    "TooManyWindows",
+    "DecodeBusy",
     "all_error_classes",
 ]
