@@ -88,7 +88,7 @@ def test_query_token_only_on_streams_and_downloads(tmp_path: Path) -> None:
         assert download.status_code in (400, 404)  # past the token check
 
 
-def test_query_tokens_are_redacted_from_every_log_line(tmp_path: Path, settings: Settings) -> None:
+def test_query_tokens_are_redacted_from_every_log_line(settings: Settings) -> None:
     with TestClient(create_app(settings, loaders={})):
         access = logging.LogRecord(
             "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
