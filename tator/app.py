@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,19 +15,18 @@ from fastapi.staticfiles import StaticFiles
 from tator import __version__
 from tator.api import build_api_router, docs_page
 from tator.api.errors import install_error_handlers
+from tator.api.guards import LOCALHOST_ORIGINS, HostPolicy, OriginPolicy, PublicPaths, RequestGuardMiddleware
 from tator.api.ignored_fields import install_ignored_fields_notice
 from tator.api.metrics import HttpMetrics
 from tator.api.middleware import RequestContextMiddleware, TokenAuthMiddleware
 from tator.api.openapi_docs import install_openapi
-from tator.logging import configure_logging
+from tator.logging import configure_logging, redact_server_logs
 from tator.offline import configure_model_libraries
 from tator.runtime.loaders import Loader
 from tator.settings import Settings
 from tator.state import AppState, build_state
 
 log = logging.getLogger(__name__)
-
-LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
 
 
 def default_loaders() -> dict[str, Loader]:
@@ -74,6 +72,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+        redact_server_logs()  # uvicorn has configured its loggers by now
         state = build_state(settings, loaders if loaders is not None else default_loaders())
         metrics.add_gauges(lambda: _state_gauges(state))
         app.state.tator = state
@@ -103,9 +102,15 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
         app.include_router(docs_page.root_router)
 
     if settings.api_token:
-        app.add_middleware(TokenAuthMiddleware, token=settings.api_token, is_public=_public_paths(settings.ui_dir))
+        public = PublicPaths(settings.ui_dir, lambda: app.router.routes)
+        app.add_middleware(TokenAuthMiddleware, token=settings.api_token, is_public=public)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     origins = list(settings.cors_origins) + (["null"] if settings.cors_allow_null_origin else [])
+    app.add_middleware(
+        RequestGuardMiddleware,
+        hosts=HostPolicy(settings.host, settings.allowed_hosts),
+        origins=OriginPolicy(settings.cors_origins, allow_null=settings.cors_allow_null_origin),
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
@@ -115,27 +120,6 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
         expose_headers=["X-Request-ID", "Content-Disposition"],
     )
     return app
-
-
-def _public_paths(ui_dir: Path | None) -> PublicPaths:
-    return PublicPaths(ui_dir)
-
-
-class PublicPaths:
-    """Requests that need no token: the liveness probe and the static UI's own files."""
-
-    def __init__(self, ui_dir: Path | None) -> None:
-        self.ui_dir = ui_dir.resolve() if ui_dir is not None else None
-
-    def __call__(self, method: str, path: str) -> bool:
-        if path == "/healthz":
-            return True
-        if self.ui_dir is None or method not in ("GET", "HEAD"):
-            return False
-        if path == "/":
-            return True
-        candidate = (self.ui_dir / path.lstrip("/")).resolve()
-        return self.ui_dir in candidate.parents and candidate.is_file()
 
 
 def _state_gauges(state: AppState) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -14,17 +15,46 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s job=%(job_id)s
 _HANDLER_NAME = "tator-file"
 
 
-class ContextFilter(logging.Filter):
-    """Adds the current request id and job id to each record."""
+_SECRET_QUERY = re.compile(r"([?&](?:token|api_token|access_token)=)[^&#\s\"']*", re.IGNORECASE)
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every `token=` query parameter replaced by `***`."""
+    return _SECRET_QUERY.sub(r"\1***", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Removes `?token=` values from a record's message and arguments (the access log prints full paths)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "token=" in record.msg.lower():
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+class ContextFilter(RedactSecrets):
+    """Adds the current request id and job id to each record (and redacts secrets like its base)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.job_id = job_id_var.get()
-        return True
+        return super().filter(record)
+
+
+def redact_server_logs() -> None:
+    """Attach the redaction filter to uvicorn's loggers (call after uvicorn configured them; idempotent)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 def configure_logging(level: str, logs_dir: Path | None) -> None:
     """Configure the `tator` logger once per process; calling again only updates level and file."""
+    redact_server_logs()
     logger = logging.getLogger("tator")
     logger.setLevel(level.upper())
     logger.propagate = False

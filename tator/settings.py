@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     cors_allow_null_origin: bool = False  # pages opened from file:// send Origin: null
     ui_dir: Path | None = None
 
+    # Hardening (issue 15): what one hostile client may make the server do.
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names besides loopback ones ("*" = any)
+    legacy_head_memory_mb: int = Field(default=2048, ge=256)  # address space of the child reading a .pkl head
+    legacy_head_timeout_s: float = Field(default=60.0, gt=0)
+    max_windows_per_request: int = Field(default=1024, ge=1)  # windowed (sliced) predict plans at most this
+    zip_max_extracted_bytes: int = Field(default=32 * 1024 * MiB, ge=1)  # one archive, all members together
+    decode_pixel_budget: int = Field(default=200_000_000, ge=1)  # pixels being decoded at once, all requests
+    decode_wait_s: float = Field(default=30.0, ge=0)  # then 503 decode_busy
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

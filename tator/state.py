@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
+from tator.clip.uploads import STAGING_PREFIXES
 from tator.job_kinds import build_job_kinds
 from tator.jobs.executor import Executor, ThreadExecutor
 from tator.jobs.manager import JobManager
@@ -21,6 +22,7 @@ from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
 from tator.settings import Settings
 from tator.storage.db import Database, SelectionStore
+from tator.storage.files import sweep_stale
 from tator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     """Open the store, mark interrupted jobs, and wire the registry and job manager. Imports no torch
     unless a CUDA device is explicitly requested (then it is checked at once)."""
     layout = Layout(settings.uploads_dir, settings.logs_dir)
+    _sweep_staging(layout)
     db = Database(settings.database_path)
     executor = _executor(settings, loaders)
     slots = DeviceSlots(
@@ -105,6 +108,15 @@ def _executor(settings: Settings, loaders: Mapping[str, Loader]) -> Executor:
         executor.close()
         raise
     return executor
+
+
+def _sweep_staging(layout: Layout) -> None:
+    """Staging files of uploads a killed server was receiving (nothing is receiving yet at start-up)."""
+    swept = sweep_stale(layout.root("classifiers"), STAGING_PREFIXES) + sweep_stale(
+        layout.root("labelmaps"), (".incoming-",)
+    )
+    if swept:
+        log.info("storage.staging_swept files=%d", swept)
 
 
 def _job_gpu_devices(device: str) -> list[str]:

@@ -20,6 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before any test imports a model library: no hub downloads, no pip installs, no telemetry.
     for name, value in OFFLINE_SWITCHES.items():
         os.environ.setdefault(name, value)
+    # TestClient sends `Host: testserver`; every Settings() built by a test reads this (host guard, issue 15).
+    os.environ.setdefault("TATOR_ALLOWED_HOSTS", '["testserver"]')
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -27,10 +27,12 @@ BATCH_BYTES = 1024 * 1024
 
 
 def zip_limits(settings: Settings) -> ZipLimits:
-    """Extraction limits derived from the upload limit (images barely compress, labels a lot)."""
+    """Extraction limits: a member up to the upload limit, all members up to TATOR_ZIP_MAX_EXTRACTED_BYTES (and
+    4x the upload limit); every member and the archive as a whole within the zip-bomb ratio."""
+    total = min(settings.zip_max_extracted_bytes, 4 * settings.max_upload_bytes)
     return ZipLimits(
-        max_entry_bytes=settings.max_upload_bytes,
-        max_total_bytes=4 * settings.max_upload_bytes,
+        max_entry_bytes=min(settings.max_upload_bytes, total),
+        max_total_bytes=total,
         max_image_pixels=settings.image_max_pixels,
     )
 

@@ -24,6 +24,7 @@ from tator.errors import (
 from tator.runtime.images import ImageCache, ImagePayload
 from tator.vision.boxes import xyxy_to_xywh
 from tator.vision.detection import FullMode, Pixels, Prediction, PredictMode, RegionMode, WindowedMode
+from tator.vision.windows import DEFAULT_MAX_WINDOWS
 
 MAX_DET_LIMIT = 5000
 # What resolving a predict request's image can answer (besides 415 and 422, documented for every route).
@@ -149,12 +150,16 @@ def region_mode(body: RegionFields) -> RegionMode:
     return RegionMode((x, y, w, h), body.center_only, body.image_is_cropped, full_size)
 
 
-def windowed_mode(body: WindowFields, image_size: tuple[int, int], warnings: list[str]) -> WindowedMode:
+def windowed_mode(
+    body: WindowFields, image_size: tuple[int, int], warnings: list[str], max_windows: int = DEFAULT_MAX_WINDOWS
+) -> WindowedMode:
     longest = max(image_size)
     slice_size = int(clamp(body.slice_size, 32, max(32, longest), "slice_size", warnings))
     overlap = clamp(body.overlap, 0.0, 0.9, "overlap", warnings)
     merge_iou = clamp(body.merge_iou, 0.0, 1.0, "merge_iou", warnings)
-    return WindowedMode(slice_size=slice_size, overlap=overlap, merge_iou=merge_iou)
+    mode = WindowedMode(slice_size=slice_size, overlap=overlap, merge_iou=merge_iou, max_windows=max_windows)
+    mode.check(*image_size)
+    return mode
 
 
 def respond(
@@ -199,6 +204,8 @@ def predict_response(
     images: ImageCache,
     warnings: list[str],
     predict: Callable[[Pixels, PredictMode, float, int], Prediction],
+    *,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> DetectorPredictResponse:
     """The flow every detector predict route shares: resolve the image, clamp conf and max_det, plan
     the windows (mode None = windowed: its plan depends on the image size), predict, shape the answer.
@@ -207,7 +214,7 @@ def predict_response(
     limits = clamp_common(body, warnings)
     if mode is None:
         assert isinstance(body, WindowFields)
-        mode = windowed_mode(body, (image.width, image.height), warnings)
+        mode = windowed_mode(body, (image.width, image.height), warnings, max_windows)
     prediction = predict(image.pixels, mode, limits["conf"], limits["max_det"])
     answer = respond(prediction, body.expected_labelmap, warnings, image.token)
     used = {**limits, **(asdict(mode) if isinstance(mode, WindowedMode) else {})}

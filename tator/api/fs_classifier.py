@@ -18,6 +18,7 @@ from tator.api.datasets_stream import pump
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import multipart_body
+from tator.clip.legacy_child import ChildLimits
 from tator.clip.uploads import UploadBudget, store_classifier, upload_budget
 from tator.datasets.multipart import MultipartReceiver, ReceivedForm, boundary_of
 from tator.errors import (
@@ -79,6 +80,8 @@ async def upload_classifier(request: Request, layout: LayoutDep, settings: Setti
     staged = root / f".incoming-{uuid.uuid4().hex}"
     try:
         form = await _receive(request, staged, budget)
-        return await run_in_threadpool(store_classifier, root, form.filename, staged)
+        child = ChildLimits(settings.legacy_head_memory_mb * 2**20, int(settings.legacy_head_timeout_s) + 1,
+                            settings.legacy_head_timeout_s)  # fmt: skip
+        return await run_in_threadpool(lambda: store_classifier(root, form.filename, staged, limits=child))
     finally:
         await run_in_threadpool(_discard, staged)

@@ -12,17 +12,11 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tator.api.guards import header, query_token_allowed
 from tator.api.metrics import HttpMetrics
 from tator.logging import request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 class RequestContextMiddleware:
@@ -36,7 +30,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        incoming = header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         scope["tator.request_id"] = request_id  # read by the 500 handler, which runs outside this middleware
@@ -62,15 +56,16 @@ class RequestContextMiddleware:
 
 class TokenAuthMiddleware:
     """When an API token is configured, every request but the public ones must carry it as
-    `Authorization: Bearer <token>`, `X-API-Token: <token>`, or `?token=` (for EventSource/downloads)."""
+    `Authorization: Bearer <token>` or `X-API-Token: <token>`; `?token=` only on event streams and downloads
+    (GET), where a browser cannot send a header."""
 
-    def __init__(self, app: ASGIApp, token: str, is_public: Callable[[str, str], bool]) -> None:
+    def __init__(self, app: ASGIApp, token: str, is_public: Callable[[Scope], bool]) -> None:
         self.app = app
         self.token = token.encode()
         self.is_public = is_public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or self.is_public(scope["method"], scope["path"]):
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or self.is_public(scope):
             await self.app(scope, receive, send)
             return
         offered = self._offered(scope)
@@ -91,12 +86,14 @@ class TokenAuthMiddleware:
 
     @staticmethod
     def _offered(scope: Scope) -> str | None:
-        authorization = _header(scope, b"authorization")
+        authorization = header(scope, b"authorization")
         if authorization and authorization.lower().startswith("bearer "):
             return authorization[7:].strip()
-        header = _header(scope, b"x-api-token")
-        if header:
-            return header.strip()
+        named = header(scope, b"x-api-token")
+        if named:
+            return named.strip()
+        if not query_token_allowed(scope["method"], scope["path"]):
+            return None
         query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         values = query.get("token")
         return values[0] if values else None

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tator.api import detector_common as common
-from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
+from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, SettingsDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
@@ -21,6 +21,7 @@ from tator.errors import (
     RfdetrSegRequiresPolygons,
     RfdetrTosRequired,
     RfdetrVariantUnknown,
+    TooManyWindows,
 )
 from tator.rfdetr import service
 from tator.rfdetr.infer import RfdetrOptions
@@ -29,6 +30,7 @@ from tator.rfdetr.train import RfdetrTrainRequest
 from tator.rfdetr.train_start import start_training
 from tator.runtime.active_runs import ActiveRuns
 from tator.vision.detection import Pixels, Prediction, PredictMode
+from tator.vision.windows import DEFAULT_MAX_WINDOWS
 
 router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
 get_rfdetr_runs = runs_dependency(service.RFDETR_RUNS, "rfdetr_runs")
@@ -44,11 +46,12 @@ def _predict(
     registry: RegistryDep,
     runs: ActiveRuns,
     warnings: list[str],
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> common.DetectorPredictResponse:
     def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
         return service.predict(registry, runs, pixels, plan, RfdetrOptions(conf=conf, max_det=max_det))
 
-    return common.predict_response(body, mode, images, warnings, run)
+    return common.predict_response(body, mode, images, warnings, run, max_windows=max_windows)
 
 
 @router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)
@@ -67,12 +70,19 @@ def predict_region(
     return _predict(body, common.region_mode(body), images, registry, runs, [])
 
 
-@router.post("/predict_windowed", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+@router.post(
+    "/predict_windowed", response_model=common.DetectorPredictResponse, responses=(_ERRORS | responses(TooManyWindows))
+)
 def predict_windowed(
-    body: common.RfdetrWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
+    body: common.RfdetrWindowedRequest,
+    images: ImagesDep,
+    registry: RegistryDep,
+    runs: RfdetrRunsDep,
+    settings: SettingsDep,
 ) -> common.DetectorPredictResponse:
-    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
-    return _predict(body, None, images, registry, runs, [])
+    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS (at most
+    TATOR_MAX_WINDOWS_PER_REQUEST windows, else 422 too_many_windows before any model work)."""
+    return _predict(body, None, images, registry, runs, [], settings.max_windows_per_request)
 
 
 @router.post(

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tator.api import detector_common as common
-from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
+from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, SettingsDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.errors import (
     ModelBusy,
     RegionRequired,
+    TooManyWindows,
     YoloActiveMissing,
     YoloActiveMissingWeights,
     YoloBestMissing,
@@ -24,6 +25,7 @@ from tator.errors import (
 )
 from tator.runtime.active_runs import ActiveRuns
 from tator.vision.detection import Pixels, Prediction, PredictMode
+from tator.vision.windows import DEFAULT_MAX_WINDOWS
 from tator.yolo import service
 from tator.yolo.infer import YoloOptions
 from tator.yolo.train import KIND as TRAIN_KIND
@@ -44,13 +46,14 @@ def _predict(
     registry: RegistryDep,
     runs: ActiveRuns,
     warnings: list[str],
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> common.DetectorPredictResponse:
     iou = common.clamp(body.iou, 0.0, 1.0, "iou", warnings)
 
     def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
         return service.predict(registry, runs, pixels, plan, YoloOptions(conf=conf, iou=iou, max_det=max_det))
 
-    return common.predict_response(body, mode, images, warnings, run)
+    return common.predict_response(body, mode, images, warnings, run, max_windows=max_windows)
 
 
 @router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)
@@ -69,12 +72,15 @@ def predict_region(
     return _predict(body, common.region_mode(body), images, registry, runs, [])
 
 
-@router.post("/predict_windowed", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+@router.post(
+    "/predict_windowed", response_model=common.DetectorPredictResponse, responses=(_ERRORS | responses(TooManyWindows))
+)
 def predict_windowed(
-    body: common.YoloWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+    body: common.YoloWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep, settings: SettingsDep
 ) -> common.DetectorPredictResponse:
-    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
-    return _predict(body, None, images, registry, runs, [])
+    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS (at most
+    TATOR_MAX_WINDOWS_PER_REQUEST windows, else 422 too_many_windows before any model work)."""
+    return _predict(body, None, images, registry, runs, [], settings.max_windows_per_request)
 
 
 @router.post(

@@ -1,15 +1,16 @@
 """Legacy `.pkl` / `.joblib` heads: read with a restricted unpickler, converted to the safe format.
 
 Only a plain scikit-learn `LogisticRegression` is accepted. The unpickler resolves a fixed allow-list of
-globals (that class, numpy's array/dtype rebuilders and joblib's array wrapper, mapped to a local stand-in)
-to objects imported here, never by importing what the file names; anything else (`os.system`, `open`,
-`eval`, another estimator) stops the load before it is called. Extension opcodes resolve through the same
-allow-list and persistent ids are refused, so no code from the file can run.
+globals (that class, checked stand-ins for numpy's array/dtype rebuilders in `legacy_arrays`, and joblib's
+array wrapper) to objects defined here, never by importing what the file names; anything else (`os.system`,
+`open`, `eval`, another estimator) stops the load before it is called. Extension opcodes resolve through the
+same allow-list and persistent ids are refused, so no code from the file can run. The server reads these files
+only in a short-lived child process with memory and time limits (`legacy_child`), so even a gadget nobody has
+thought of can only kill that child.
 """
 
 from __future__ import annotations
 
-import _codecs
 import inspect
 import io
 import logging
@@ -20,13 +21,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from tator.clip import legacy_arrays as arrays
 from tator.clip.head import ClassifierHead, build_head
 from tator.errors import ClassifierFormatUnsafe, ClassifierLoadFailed
 
 log = logging.getLogger(__name__)
 
 JOBLIB_PREFIXES = (b"\x78", b"\x1f\x8b", b"BZ", b"\xfd7zXZ", b"\x5d\x00", b"\x04\x22\x4d\x18")
-MAX_ARRAY_BYTES = 1024 * 1024 * 1024
 
 
 class _ArrayWrapper:
@@ -36,27 +37,43 @@ class _ArrayWrapper:
         self.state = state
 
 
-def _trusted_globals() -> dict[tuple[str, str], Any]:
-    from sklearn.linear_model import LogisticRegression
+class LogisticRegressionState:
+    """Stands in for scikit-learn's `LogisticRegression`: keeps the pickled attributes as plain data, so
+    neither sklearn's code nor its import runs while reading a file."""
 
-    # The rebuilders numpy itself names when pickling (numpy 1.x spells the module numpy.core).
-    reconstruct = np.zeros(1).__reduce__()[0]
-    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
-    scalar = np.float64(0).__reduce__()[0]
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+            raise ClassifierLoadFailed("the LogisticRegression in the file has a malformed state")
+        self.state = state
+
+
+def _estimator_attributes(model: Any, source_name: str) -> dict[str, Any]:
+    """The fitted attributes of a LogisticRegression (read from a file, or a live sklearn estimator)."""
+    if isinstance(model, LogisticRegressionState):
+        state: dict[str, Any] = getattr(model, "state", {})
+        return state
+    kind = type(model)
+    if kind.__name__ == "LogisticRegression" and kind.__module__.startswith("sklearn.linear_model"):
+        return dict(vars(model))
+    raise ClassifierFormatUnsafe(f"{source_name} holds a {kind.__name__}, not a LogisticRegression")
+
+
+def _trusted_globals() -> dict[tuple[str, str], Any]:
+    # numpy's own rebuilders are never handed over: each name maps to a checked equivalent (legacy_arrays).
     trusted: dict[tuple[str, str], Any] = {
-        ("sklearn.linear_model._logistic", "LogisticRegression"): LogisticRegression,
-        ("sklearn.linear_model.logistic", "LogisticRegression"): LogisticRegression,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
+        ("sklearn.linear_model._logistic", "LogisticRegression"): LogisticRegressionState,
+        ("sklearn.linear_model.logistic", "LogisticRegression"): LogisticRegressionState,
+        ("numpy", "ndarray"): arrays.NdarrayRef,
+        ("numpy", "dtype"): arrays.make_dtype,
         ("joblib.numpy_pickle", "NumpyArrayWrapper"): _ArrayWrapper,
         ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"): _ArrayWrapper,
-        ("_codecs", "encode"): _codecs.encode,  # protocol 2 spells bytes as encode(str, "latin1")
+        ("_codecs", "encode"): arrays.latin1_encode,  # protocol 2 spells bytes as encode(str, "latin1")
     }
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        trusted[(module, "_reconstruct")] = reconstruct
-        trusted[(module, "scalar")] = scalar
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1.x spells it numpy.core
+        trusted[(module, "_reconstruct")] = arrays.reconstruct
+        trusted[(module, "scalar")] = arrays.scalar
     for module in ("numpy.core.numeric", "numpy._core.numeric"):
-        trusted[(module, "_frombuffer")] = frombuffer
+        trusted[(module, "_frombuffer")] = arrays.frombuffer
     return trusted
 
 
@@ -89,6 +106,13 @@ class RestrictedUnpickler(pickle._Unpickler):
         if isinstance(target, type) or inspect.isroutine(target):
             # BUILD on a class or function would set attributes process-wide; only instances get state.
             raise ClassifierFormatUnsafe("the file sets attributes on a class or function")
+        if isinstance(target, arrays.PendingArray | np.dtype):  # numpy's __setstate__ trusts its input
+            state = self.stack.pop()
+            built = (
+                target.build(state) if isinstance(target, arrays.PendingArray) else arrays.build_dtype(target, state)
+            )
+            self.stack[-1] = built
+            return
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
         if isinstance(self.stack[-1], _ArrayWrapper):
             wrapper = self.stack.pop()
@@ -101,13 +125,15 @@ class RestrictedUnpickler(pickle._Unpickler):
         if not isinstance(state, dict) or not isinstance(state.get("dtype"), np.dtype):
             raise ClassifierLoadFailed("malformed joblib array record")
         dtype: np.dtype[Any] = state["dtype"]
-        shape = tuple(int(v) for v in state.get("shape", ()))
-        if dtype.hasobject:  # a nested pickle stream, read under the same allow-list
+        if dtype == np.dtype(object):  # a nested pickle stream, read under the same allow-list
             nested = RestrictedUnpickler(self.handle, self.trusted, self.size).load()
-            return np.asarray(nested)
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            if not isinstance(nested, np.ndarray):
+                raise ClassifierFormatUnsafe("a joblib object array holds something other than an array")
+            return nested
+        dtype = arrays.check_dtype(dtype)
+        shape, count = arrays.check_shape(tuple(state.get("shape", ())), dtype.itemsize)
         nbytes = count * dtype.itemsize
-        if count < 0 or nbytes > min(self.size, MAX_ARRAY_BYTES):
+        if nbytes > self.size:
             raise ClassifierLoadFailed("joblib array is larger than the file")
         if state.get("numpy_array_alignment_bytes") is not None:
             padding = self.handle.read(1)
@@ -115,10 +141,9 @@ class RestrictedUnpickler(pickle._Unpickler):
         data = self.handle.read(nbytes)
         if len(data) != nbytes:
             raise ClassifierLoadFailed("joblib array data is truncated")
-        array = np.frombuffer(data, dtype=dtype, count=count)
         if state.get("order") == "F":
-            return np.asarray(array.reshape(shape[::-1]).transpose())
-        return np.asarray(array.reshape(shape))
+            return arrays.array_from_bytes(data, dtype, shape[::-1]).transpose().copy(order="F")
+        return arrays.array_from_bytes(data, dtype, shape)
 
 
 def restricted_load(data: bytes) -> Any:
@@ -128,7 +153,7 @@ def restricted_load(data: bytes) -> Any:
     trusted = _trusted_globals()
     try:
         return RestrictedUnpickler(io.BytesIO(data), trusted, len(data)).load()
-    except (ClassifierFormatUnsafe, ClassifierLoadFailed):
+    except (ClassifierFormatUnsafe, ClassifierLoadFailed, MemoryError):
         raise
     except Exception as exc:  # any other unpickling failure is a malformed file, whatever its type
         raise ClassifierLoadFailed(f"the file could not be read as a pickle: {type(exc).__name__}: {exc}") from exc
@@ -136,15 +161,12 @@ def restricted_load(data: bytes) -> Any:
 
 def head_from_estimator(model: Any, *, source_name: str) -> ClassifierHead:
     """A safe head equivalent to a fitted LogisticRegression's `predict_proba` (binary and multinomial)."""
-    from sklearn.linear_model import LogisticRegression
-
-    if type(model) is not LogisticRegression:
-        raise ClassifierFormatUnsafe(f"{source_name} holds a {type(model).__name__}, not a LogisticRegression")
+    attrs = _estimator_attributes(model, source_name)
     try:
-        coef = np.asarray(model.coef_, dtype=np.float32)
-        intercept = np.asarray(model.intercept_, dtype=np.float32).reshape(-1)
-        classes = [str(c) for c in np.asarray(model.classes_).tolist()]
-    except (AttributeError, TypeError, ValueError) as exc:
+        coef = np.asarray(attrs["coef_"], dtype=np.float32)
+        intercept = np.asarray(attrs["intercept_"], dtype=np.float32).reshape(-1)
+        classes = [str(c) for c in np.asarray(attrs["classes_"]).tolist()]
+    except (KeyError, TypeError, ValueError) as exc:
         raise ClassifierLoadFailed(f"{source_name} is not a fitted LogisticRegression: {exc}") from exc
     if coef.ndim != 2 or coef.shape[0] != intercept.shape[0]:
         raise ClassifierLoadFailed(f"{source_name}: coef_ and intercept_ do not match")
@@ -153,7 +175,7 @@ def head_from_estimator(model: Any, *, source_name: str) -> ClassifierHead:
         intercept = np.concatenate([-intercept / 2, intercept / 2])
     meta = {
         "classifier_type": "logreg",
-        "solver": str(getattr(model, "solver", "")),
+        "solver": str(attrs.get("solver", ""))[:40],
         # Exactly the estimator's function of its input (tator's embeddings already arrive L2-normalised).
         "normalize_embeddings": False,
         "converted_from": source_name,

@@ -1,9 +1,9 @@
 """`/fs/upload_classifier`: heads are stored only in the safe `.npz` format, never overwritten.
 
 A `.npz` upload is validated as a head; a legacy `.pkl` / `.joblib` is read with the restricted loader
-(`tator.clip.legacy`) and stored converted, or refused with `classifier_format_unsafe`. The bytes land in a
-hidden temp file first (bounded by the byte limit and the folder quota) and are removed on every path, so
-a refused upload leaves nothing behind.
+(`tator.clip.legacy`) in a limited child process (`tator.clip.legacy_child`) and stored converted, or refused
+with `classifier_format_unsafe`. The bytes land in a hidden temp file first (bounded by the byte limit and the
+folder quota) and are removed on every path, so a refused upload leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from tator.clip.head import HEAD_EXTENSION, load_head, save_head
-from tator.clip.legacy import convert_legacy
+from tator.clip.head import HEAD_EXTENSION, load_head
+from tator.clip.legacy_child import ChildLimits, convert_in_child
 from tator.errors import (
     FilenameRequired,
     InvalidId,
@@ -75,8 +75,11 @@ def upload_budget(root: Path, *, max_bytes: int, quota_bytes: int) -> UploadBudg
     return UploadBudget(limit, quota_bytes, limit == remaining)
 
 
-def store_classifier(root: Path, filename: str | None, staged: Path) -> dict[str, Any]:
-    """Validate (or convert) a received file and link it in as `<stem>.npz`; `staged` is left to the caller."""
+def store_classifier(
+    root: Path, filename: str | None, staged: Path, *, limits: ChildLimits = ChildLimits()
+) -> dict[str, Any]:
+    """Validate (or convert, in a limited child process) a received file and link it in as `<stem>.npz`;
+    `staged` is left to the caller."""
     name, suffix = _target(filename)
     target = root / name
     if target.exists():
@@ -86,8 +89,8 @@ def store_classifier(root: Path, filename: str | None, staged: Path) -> dict[str
         if suffix == HEAD_EXTENSION:
             head, stored = load_head(staged), staged
         else:
-            head, stored = convert_legacy(staged), converted
-            save_head(head, converted)
+            convert_in_child(staged, converted, limits)
+            head, stored = load_head(converted), converted
         try:
             os.link(stored, target)  # fails if the name appeared meanwhile: no overwrite, ever
         except FileExistsError as exc:
@@ -103,7 +106,13 @@ def store_classifier(root: Path, filename: str | None, staged: Path) -> dict[str
 
 
 def save_classifier(
-    root: Path, filename: str | None, src: BinaryIO, *, max_bytes: int, quota_bytes: int
+    root: Path,
+    filename: str | None,
+    src: BinaryIO,
+    *,
+    max_bytes: int,
+    quota_bytes: int,
+    limits: ChildLimits = ChildLimits(),
 ) -> dict[str, Any]:
     """Copy a stream in (bounded) and store it as a head: the entry point for callers without HTTP."""
     _target(filename)
@@ -114,7 +123,10 @@ def save_classifier(
             save_stream(src, incoming, max_bytes=budget.limit)
         except UploadTooLarge as exc:
             raise budget.too_large(exc) from exc
-        return store_classifier(root, filename, incoming)
+        return store_classifier(root, filename, incoming, limits=limits)
     finally:
         with contextlib.suppress(OSError):
             incoming.unlink()
+
+
+STAGING_PREFIXES = (".incoming-", ".converted-")  # what a killed server may leave in the classifiers folder

@@ -57,7 +57,8 @@ class ZipLimits:
     max_image_pixels: int
     max_entries: int = 1_000_000
     max_ratio: float = 200.0
-    ratio_floor_bytes: int = MiB  # smaller members may compress as well as they like
+    ratio_floor_bytes: int = 64 * 1024  # a member this small may compress as well as it likes ...
+    archive_ratio_floor_bytes: int = 16 * MiB  # ... but the archive as a whole may not, past this size
     decode_budget_bytes: int = 256 * MiB
     workers: int = max(2, min(4, (os.cpu_count() or 2)))
 
@@ -122,6 +123,16 @@ def _check_size(info: zipfile.ZipInfo, limits: ZipLimits) -> None:
             )  # fmt: skip
 
 
+def _check_archive_ratio(total: int, packed: int, limits: ZipLimits) -> None:
+    """Many members, each small enough to skip the per-member check, may still expand the archive as a whole."""
+    ratio = total / max(packed, 1)
+    if total > limits.archive_ratio_floor_bytes and ratio > limits.max_ratio:
+        raise DatasetZipCompressionRatio(
+            f"the archive expands {ratio:.0f}x as a whole (limit {limits.max_ratio:.0f}x): refused as a zip bomb",
+            ratio=round(ratio, 1), scope="archive",
+        )  # fmt: skip
+
+
 def _is_junk(parts: tuple[str, ...]) -> bool:
     return parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts) or parts[-1].lower() in _JUNK_NAMES
 
@@ -151,12 +162,13 @@ def plan(zf: zipfile.ZipFile, limits: ZipLimits) -> list[Member]:
         raise DatasetZipTooManyEntries(f"zip has {len(infos)} entries, over {limits.max_entries}")
     kept: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
     seen: set[tuple[str, ...]] = set()
-    total = 0
+    total = packed = 0
     for info in infos:
         parts = _member_parts(info)
         _check_kind(info)
         _check_size(info, limits)
         total += info.file_size
+        packed += info.compress_size
         if total > limits.max_total_bytes:
             raise DatasetZipUncompressedTooLarge(
                 f"zip expands to over {limits.max_total_bytes} bytes", limit_bytes=limits.max_total_bytes
@@ -168,7 +180,8 @@ def plan(zf: zipfile.ZipFile, limits: ZipLimits) -> list[Member]:
         seen.add(parts)
         if not _is_junk(parts):
             kept.append((info, parts))
-    _check_overlaps(infos)
+    _check_overlaps(infos)  # after this, the members' compressed sizes add up to no more than the archive
+    _check_archive_ratio(total, packed, limits)
     file_parts = {parts for info, parts in kept if not info.is_dir()}
     for parts in file_parts:
         if any(parts[:i] in file_parts for i in range(1, len(parts))):

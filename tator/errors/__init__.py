@@ -158,6 +158,7 @@ from tator.errors.detectors import (
     YoloTosRequired,
     YoloVariantUnknown,
 )
+from tator.errors.guards import DecodeBusy, HostNotAllowed, OriginNotAllowed, TooManyWindows
 from tator.errors.requests import (
     ImageJsonRequired,
     ImageRequired,
@@ -329,5 +330,9 @@ __all__ = [
     "JsonBodyRequired",
     "ImageJsonRequired",
     "ImageRequired",
+    "HostNotAllowed",
+    "OriginNotAllowed",
+    "TooManyWindows",
+    "DecodeBusy",
     "all_error_classes",
 ]

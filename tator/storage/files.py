@@ -97,3 +97,17 @@ def directory_bytes(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total
+
+
+def sweep_stale(root: Path, prefixes: tuple[str, ...]) -> int:
+    """Delete the regular files directly under `root` whose names start with one of `prefixes` (staging files
+    a killed process left behind; called at start-up, before any request). Returns how many went."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for entry in os.scandir(root):
+        if entry.name.startswith(prefixes) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tator.vision.boxes import FloatArray, clip_xyxy
-from tator.vision.windows import TileDetections, merge_tiles, slice_plan
+from tator.vision.windows import DEFAULT_MAX_WINDOWS, TileDetections, check_window_budget, merge_tiles, slice_plan
 
 Pixels = npt.NDArray[np.uint8]
 
@@ -102,10 +102,11 @@ def predict_windowed(
     overlap: float,
     merge_iou: float,
     batch_size: int = 8,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> Detections:
     """Slice the image into overlapping tiles, detect on them in batches, merge with class-wise NMS."""
     height, width = pixels.shape[:2]
-    plan = slice_plan(width, height, slice_size=slice_size, overlap=overlap)
+    plan = slice_plan(width, height, slice_size=slice_size, overlap=overlap, max_windows=max_windows)
     tiles: list[TileDetections] = []
     for start in range(0, len(plan), batch_size):
         windows = plan[start : start + batch_size]
@@ -135,6 +136,13 @@ class WindowedMode:
     overlap: float = 0.2
     merge_iou: float = 0.5
     batch_size: int = 8
+    max_windows: int = DEFAULT_MAX_WINDOWS
+
+    def check(self, width: int, height: int) -> int:
+        """The tile count for a `width` x `height` image; 422 `too_many_windows` over the bound (no model work)."""
+        return check_window_budget(
+            width, height, slice_size=self.slice_size, overlap=self.overlap, max_windows=self.max_windows
+        )
 
 
 PredictMode = FullMode | RegionMode | WindowedMode
@@ -159,6 +167,7 @@ def run_mode(detect: BatchDetector, pixels: Pixels, mode: PredictMode) -> Region
             overlap=mode.overlap,
             merge_iou=mode.merge_iou,
             batch_size=mode.batch_size,
+            max_windows=mode.max_windows,
         )
         return RegionResult(found)
     return RegionResult(predict_full(detect, pixels))

@@ -4,6 +4,7 @@ directory, no dataset or staging folder is left behind, and the server keeps ans
 from __future__ import annotations
 
 import json
+import os
 import stat
 import struct
 import zipfile
@@ -211,7 +212,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
     ),
     "zip_entry_too_large": (_upload_entries([("big.bin", b"\0" * 3 * MiB)]), 413, "dataset_zip_entry_too_large"),
     "zip_total_too_large": (
-        _upload_entries([(f"z{i}.bin", b"\0" * MiB) for i in range(9)]),
+        _upload_entries([(f"z{i}.bin", os.urandom(8000) + b"\0" * (MiB - 8000)) for i in range(9)]),  # ~115x each
         413,
         "dataset_zip_uncompressed_too_large",
     ),  # fmt: skip
@@ -342,3 +343,19 @@ def test_hostile_input_is_refused_cleanly(case: str, hostile: tuple[TestClient, 
 
 def test_corpus_is_big_enough() -> None:
     assert len(CASES) >= 25
+
+
+def test_issue_zip_amplification_is_refused_and_the_total_is_capped(tmp_path: Path) -> None:
+    # 300 members of exactly 1 MiB of zeros: a ~340 KB upload that used to store 300 MB.
+    bomb = zip_entries(tmp_path / "bomb.zip", [(f"train/labels/{i}.txt", b"\0" * MiB) for i in range(300)])
+    settings = Settings(data_dir=tmp_path / "data", device="cpu", log_level="WARNING", zip_max_extracted_bytes=3 * MiB)
+    with TestClient(create_app(settings, loaders={})) as client:
+        refused = _post_zip(client, bomb)
+        assert (refused.status_code, refused.json()["detail"]) == (413, "dataset_zip_compression_ratio_too_high")
+        big = zip_tree(synthetic(tmp_path / "src").root, tmp_path / "ok.zip")
+        assert _post_zip(client, big).status_code == 200
+        many = zip_entries(tmp_path / "many.zip", [(f"train/images/{i}.png", png_bytes()) for i in range(4)]
+                           + [("train/noise.bin", os.urandom(3 * MiB))])  # fmt: skip
+        capped = _post_zip(client, many)
+        assert (capped.status_code, capped.json()["detail"]) == (413, "dataset_zip_uncompressed_too_large")
+        assert client.get("/healthz").status_code == 200

@@ -172,3 +172,15 @@ def test_clamp_warnings_carry_the_value_used(detector_client: TestClient) -> Non
     assert body["clamped"] == {"slice_size": 32.0, "conf": 1.0, "max_det": 1.0}
     plain = client.post("/yolo/predict_full", json={"image_base64": image_b64(64, 64)}).json()
     assert plain["clamped"] is None
+
+
+@pytest.mark.parametrize("family", ["yolo", "rfdetr"])
+def test_windowed_predict_refuses_too_many_windows_before_model_work(detector_client: TestClient, family: str) -> None:
+    client = detector_client
+    client.post(f"/{family}/active", json={"run_id": "run1" if family == "yolo" else "rf1"})
+    body = {"image_base64": image_b64(480, 480), "slice_size": 32, "overlap": 0.9}  # ~22,500 windows
+    response = client.post(f"/{family}/predict_windowed", json=body)
+    assert (response.status_code, response.json()["detail"]) == (422, "too_many_windows")
+    assert response.json()["windows"] > response.json()["max_windows"] == 1024
+    assert client.get("/models").json()["total"] == 0  # the model was never loaded
+    assert client.get("/healthz").status_code == 200

@@ -94,7 +94,8 @@ def test_api_token_required_everywhere_but_healthz(tmp_path: Path) -> None:
         assert (wrong.status_code, wrong.json()["detail"]) == (401, "auth_invalid")
         assert client.get("/system/gpu", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert client.get("/system/gpu", headers={"X-API-Token": "s3cret"}).status_code == 200
-        assert client.get("/jobs", params={"token": "s3cret"}).status_code == 200
+        assert client.get("/jobs/nope/events", params={"token": "s3cret"}).json()["detail"] == "job_not_found"
+        assert client.get("/jobs", params={"token": "s3cret"}).status_code == 401  # only streams and downloads
         assert client.post("/runtime/unload").status_code == 401
         # CORS preflight carries no credentials; the 401 itself still carries CORS headers
         preflight = client.options(

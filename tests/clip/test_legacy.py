@@ -14,8 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from tator.clip.head import load_head
 from tator.clip.legacy import convert_legacy, head_from_estimator, restricted_load
+from tator.clip.legacy_child import ChildLimits, convert_in_child
 from tator.errors import ClassifierFormatUnsafe, ClassifierLoadFailed
+from tests.clip.hostile_pickles import corpus
 
 
 def _fitted(labels: list[Any]) -> tuple[LogisticRegression, np.ndarray]:
@@ -88,3 +91,42 @@ def test_garbage_and_compressed_files_fail_cleanly() -> None:
         restricted_load(b"not a pickle at all")
     with pytest.raises(ClassifierLoadFailed):
         restricted_load(b"\x78\x9c" + b"\x00" * 10)
+
+
+@pytest.mark.parametrize("name", sorted(corpus()))
+def test_hostile_numpy_gadgets_are_refused_in_process(name: str) -> None:
+    # On the old loader five of these crashed the interpreter (object pointers made from raw bytes).
+    with pytest.raises(ClassifierFormatUnsafe):
+        head_from_estimator(restricted_load(corpus()[name]), source_name=name)
+
+
+def test_legitimate_arrays_come_back_as_plain_numeric_copies() -> None:
+    model, _ = _fitted(["a", "b", "c"])
+    model.classes_ = model.classes_.astype(object)
+    for payload in (pickle.dumps(model, protocol=2), pickle.dumps(model, protocol=5)):
+        state = restricted_load(payload).state
+        assert state["coef_"].dtype == np.float64 and state["coef_"].flags.owndata
+        assert state["classes_"].dtype.kind == "U"  # never an object array
+
+
+def test_child_converts_a_head_and_enforces_its_memory_limit(tmp_path: Path) -> None:
+    model, x = _fitted(["a", "b"])
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(model, protocol=5))
+    convert_in_child(tmp_path / "m.pkl", tmp_path / "m.npz", ChildLimits())
+    assert np.allclose(load_head(tmp_path / "m.npz").predict_proba(x), model.predict_proba(x), atol=1e-5)
+    big = LogisticRegression()  # 32 MB of weights: reading them needs ~100 MB more than the interpreter's ~110
+    big.classes_, big.intercept_, big.coef_ = np.array(["a", "b"]), np.zeros(1), np.zeros((1, 4_000_000))
+    (tmp_path / "big.pkl").write_bytes(pickle.dumps(big, protocol=5))
+    with pytest.raises(ClassifierLoadFailed) as refused:
+        convert_in_child(tmp_path / "big.pkl", tmp_path / "small.npz", ChildLimits(memory_bytes=160 * 2**20))
+    assert refused.value.details["reason"] in ("memory_limit", "child_died")
+    with pytest.raises(ClassifierLoadFailed) as slow:
+        convert_in_child(tmp_path / "m.pkl", tmp_path / "slow.npz", ChildLimits(wall_seconds=0.01))
+    assert slow.value.details["reason"] == "time_limit"
+    assert not (tmp_path / "small.npz").exists() and not (tmp_path / "slow.npz").exists()
+
+
+def test_child_reports_the_loaders_own_code(tmp_path: Path) -> None:
+    (tmp_path / "bad.pkl").write_bytes(corpus()["ndarray_object_buffer"])
+    with pytest.raises(ClassifierFormatUnsafe):
+        convert_in_child(tmp_path / "bad.pkl", tmp_path / "out.npz", ChildLimits())

@@ -34,7 +34,17 @@ def test_too_many_entries_and_ratio(tmp_path: Path) -> None:
         _plan(tmp_path, [(f"{i}.txt", b"x") for i in range(4)], few)
     with pytest.raises(DatasetZipCompressionRatio):
         _plan(tmp_path, [("zeros.bin", b"\0" * 2 * 1024 * 1024)])
-    assert _plan(tmp_path, [("small-zeros.txt", b"\0" * 500_000)]) == ["small-zeros.txt"]  # under the ratio floor
+    with pytest.raises(DatasetZipCompressionRatio):  # exactly 1 MiB used to slip under the per-member floor
+        _plan(tmp_path, [("mib-zeros.bin", b"\0" * 1024 * 1024)])
+    assert _plan(tmp_path, [("small-zeros.txt", b"\0" * 60_000)]) == ["small-zeros.txt"]  # under the member floor
+
+
+def test_the_archive_ratio_is_checked_as_a_whole(tmp_path: Path) -> None:
+    many_small = [(f"z{i}.txt", b"\0" * 60_000) for i in range(300)]  # each under the floor, 18 MB in all
+    with pytest.raises(DatasetZipCompressionRatio) as refused:
+        _plan(tmp_path, many_small)
+    assert refused.value.details["scope"] == "archive"
+    assert len(_plan(tmp_path, many_small[:200])) == 200  # 12 MB: under the archive floor
 
 
 def test_extract_validates_images_and_fingerprints(tmp_path: Path) -> None:
