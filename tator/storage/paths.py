@@ -10,19 +10,20 @@ import re
 import urllib.parse
 from pathlib import Path, PurePosixPath
 
-from tator.errors import InvalidId, InvalidRelativePath, PathOutsideDataDir
+from tator.errors import InvalidId, InvalidRelativePath, PathOutsideDataDir, TatorError
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _DRIVE_PATTERN = re.compile(r"^[A-Za-z]:")
 _MAX_RELATIVE_LENGTH = 1024
 
 
-def check_id(value: str, *, what: str = "id") -> str:
-    """Return `value` if it is a safe single path component (letters, digits, `._-`), else raise."""
+def check_id(value: str, *, what: str = "id", error: type[TatorError] = InvalidId) -> str:
+    """Return `value` if it is a safe single path component (letters, digits, `._-`), else raise `error`
+    (the route's own code where the contract names one, e.g. `invalid_run_id`)."""
     if not isinstance(value, str) or not _ID_PATTERN.fullmatch(value) or value.strip(".") == "":
-        raise InvalidId(f"{what} must be 1-128 characters of letters, digits, '.', '_' or '-'", field=what)
+        raise error(f"{what} must be 1-128 characters of letters, digits, '.', '_' or '-'", field=what)
     if ".." in value:
-        raise InvalidId(f"{what} must not contain '..'", field=what)
+        raise error(f"{what} must not contain '..'", field=what)
     return value
 
 

@@ -143,12 +143,22 @@ def test_runs_summary_download_delete_clears_active(detector_client: TestClient)
     assert gone.json()["detail"] == "yolo_active_missing"
 
 
-@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300])
-def test_bad_run_ids(detector_client: TestClient, run_id: str) -> None:
-    response = detector_client.post("/yolo/active", json={"run_id": run_id})
-    assert response.status_code in (400, 404) and response.json()["detail"] in ("invalid_id", "yolo_run_not_found")
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300, "run\u00e9"])
+def test_bad_run_ids_answer_invalid_run_id(detector_client: TestClient, run_id: str) -> None:
+    for family in ("yolo", "rfdetr"):
+        response = detector_client.post(f"/{family}/active", json={"run_id": run_id})
+        assert (response.status_code, response.json()["detail"]) == (400, "invalid_run_id"), family
     missing = detector_client.post("/yolo/active", json={"run_id": "nope"})
     assert (missing.status_code, missing.json()["detail"]) == (404, "yolo_run_not_found")
+
+
+@pytest.mark.parametrize("route", ["GET /runs/{}/summary", "GET /runs/{}/download", "DELETE /runs/{}"])
+def test_run_routes_refuse_unsafe_ids_with_invalid_run_id(detector_client: TestClient, route: str) -> None:
+    method, path = route.split(" ")
+    for family in ("yolo", "rfdetr"):
+        for run_id in ("%2E%2E", "x" * 300, "a%20b", "%2E"):
+            response = detector_client.request(method, f"/{family}" + path.format(run_id))
+            assert (response.status_code, response.json()["detail"]) == (400, "invalid_run_id"), (family, run_id)
 
 
 def test_detector_default_mode(detector_client: TestClient) -> None:
