@@ -170,3 +170,18 @@ def test_detector_default_mode(detector_client: TestClient) -> None:
     assert (bad.status_code, bad.json()["detail"]) == (400, "detector_mode_invalid")
     assert {v["id"] for v in client.get("/yolo/variants", params={"task": "segment"}).json()} >= {"yolov8n-seg"}
     assert any(v["id"] == "rfdetr-nano" for v in client.get("/rfdetr/variants").json())
+
+
+@pytest.mark.parametrize("family", ["yolo", "rfdetr"])
+def test_runs_and_active_carry_the_contracts_fields(detector_client: TestClient, family: str) -> None:
+    run_id = {"yolo": "run1", "rfdetr": "rf1"}[family]
+    (row,) = detector_client.get(f"/{family}/runs").json()
+    contract = {"run_id", "run_name", "status", "message", "created_at", "updated_at", "dataset_id", "dataset_label",
+                "artifacts", "is_active"}  # fmt: skip
+    assert contract <= set(row), contract - set(row)
+    assert row["message"] is None and row["dataset_id"] is None  # run.json without them: null, not missing
+    active = detector_client.post(f"/{family}/active", json={"run_id": run_id}).json()
+    for key in ("run_id", "run_name", "best_path", "labelmap_path", "task", "variant", "created_at", "updated_at"):
+        assert key in active, key
+    assert Path(active["labelmap_path"]).read_text().split() == CLASSES
+    assert detector_client.get(f"/{family}/active").json()["labelmap_path"] == active["labelmap_path"]
