@@ -142,6 +142,8 @@ def test_preflight_refusals_queue_nothing(clip_client: TestClient, tmp_path: Pat
         ({"dataset_id": "missing"}, [], 404, "dataset_not_found"),
         ({"dataset_id": "../shapes"}, [], 400, "invalid_id"),
         ({"dataset_id": "shapes", "encoder_type": "radio"}, [], 400, "clip_encoder_type_unsupported"),
+        ({"dataset_id": "shapes", "model_filename": "../../escaped.pkl"}, [], 400, "upload_filename_invalid"),
+        ({"dataset_id": "shapes", "labelmap_filename": "sub/names.txt"}, [], 400, "upload_filename_invalid"),
         ({"dataset_id": "shapes", "clip_model_name": "/etc"}, [], 400, "clip_model_not_allowed"),
         ({"dataset_id": "shapes", "min_per_class": "1000", "bg_class_count": "0"}, [], 400, "clip_too_few_classes"),
         ({}, [], 400, "images_required"),
