@@ -18,11 +18,13 @@ from tator.api import build_api_router
 from tator.api.errors import install_error_handlers
 from tator.api.metrics import HttpMetrics
 from tator.api.middleware import RequestContextMiddleware, TokenAuthMiddleware
+from tator.errors import TatorError
 from tator.logging import configure_logging
 from tator.offline import configure_model_libraries
 from tator.runtime.loaders import Loader
 from tator.settings import Settings
 from tator.state import AppState, build_state
+from tator.storage.paths import PathGuard
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ class PublicPaths:
     """Requests that need no token: the liveness probe and the static UI's own files."""
 
     def __init__(self, ui_dir: Path | None) -> None:
-        self.ui_dir = ui_dir.resolve() if ui_dir is not None else None
+        self.ui_dir = PathGuard(ui_dir) if ui_dir is not None else None
 
     def __call__(self, method: str, path: str) -> bool:
         if path == "/healthz":
@@ -124,8 +126,10 @@ class PublicPaths:
             return False
         if path == "/":
             return True
-        candidate = (self.ui_dir / path.lstrip("/")).resolve()
-        return self.ui_dir in candidate.parents and candidate.is_file()
+        try:
+            return self.ui_dir.relative(path.lstrip("/")).is_file()  # the one path guard, rooted at the UI folder
+        except TatorError:
+            return False
 
 
 def _state_gauges(state: AppState) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

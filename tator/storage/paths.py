@@ -89,6 +89,13 @@ class PathGuard:
             raise PathOutsideDataDir("path leaves its directory")
         return resolved
 
+    def locate(self, value: str) -> Path:
+        """A client path that may be absolute (then it must lie inside the root) or relative to the root
+        (checked like `relative`), resolved; anything that leaves the root is refused."""
+        if isinstance(value, str) and value.startswith("/"):
+            return self.ensure_inside(Path(value))
+        return self.relative(value)
+
     def sub(self, *ids: str) -> PathGuard:
         """A guard rooted at a child directory (which need not exist yet)."""
         return PathGuard(self.child(*ids))
