@@ -9,6 +9,8 @@ LOCK_HASH := $(shell (cat requirements.lock; $(PYTHON_BOOT) -c 'import sys, plat
 VENV_DIR := $(TATOR_VENV_CACHE)/venv-$(LOCK_HASH)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+# Where `make test` writes pytest's own exit code (CI reads it; make itself only says 2 on failure).
+PYTEST_STATUS_FILE ?=
 
 .PHONY: run test test-ray check lint typecheck imports validate bench lock install clean-venv
 
@@ -21,7 +23,8 @@ run: install
 	$(PY) -m tator
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ -n "$(PYTEST_STATUS_FILE)" ]; then echo $$rc > "$(PYTEST_STATUS_FILE)"; fi; exit $$rc
 
 # The job tests marked executor_matrix again, with TATOR_EXECUTOR=ray on a local cluster started for the run.
 test-ray: install

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from tator.errors import ModelFamilyUnknown
+from tator.rfdetr.service import variants as rfdetr_variants
 from tator.runtime.gpu_report import gpu_report
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelDescription
 from tator.state import AppState
+from tator.yolo.service import variants as yolo_variants
 
 _CLASSIFIER_SUFFIXES = (".npz", ".safetensors", ".json", ".pkl", ".joblib", ".skops")
 
@@ -47,6 +49,8 @@ def health_summary(state: AppState) -> dict[str, Any]:
         summary["models"] = {
             "zoo": state.settings.model_zoo,
             "loaded": len(state.registry.describe()),
+            "yolo_variants": len(yolo_variants(None)),
+            "rfdetr_variants": len(rfdetr_variants(None)),
             "yolo_runs": _count_dirs(uploads / "yolo_runs", exclude=("datasets",)),
             "rfdetr_runs": _count_dirs(uploads / "rfdetr_runs", exclude=("datasets",)),
             "sam3_runs": _count_dirs(uploads / "sam3_runs", exclude=("datasets", "splits")),

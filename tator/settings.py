@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # empty = localhost/127.0.0.1 on any port
     cors_allow_null_origin: bool = False  # pages opened from file:// send Origin: null
     ui_dir: Path | None = None
+    # uvicorn's C HTTP parser and event loop (`python -m tator`); h11 / asyncio are the pure-Python ones.
+    http_impl: Literal["httptools", "h11"] = "httptools"
+    loop_impl: Literal["uvloop", "asyncio"] = "uvloop"
 
     # Hardening (issue 15): what one hostile client may make the server do.
     allowed_hosts: list[str] = Field(default_factory=list)  # Host names besides loopback ones ("*" = any)

@@ -32,6 +32,7 @@ from tator.errors import (
     UploadFilenameInvalid,
     UploadTooLarge,
 )
+from tator.jobs.types import JobRecord
 
 router = APIRouter(prefix="/clip", tags=["clip"])
 MAX_FORM_FILES = 20_000
@@ -84,7 +85,12 @@ async def start_train(request: Request, state: StateDep, layout: LayoutDep, jobs
         start_training, body, files, layout=layout, jobs=jobs, base_models=state.base_models,
         tiny=settings.model_zoo == "tiny", max_upload_bytes=settings.max_upload_bytes,
     )  # fmt: skip
-    return job_view(record)
+    return clip_job_view(record)
 
 
-add_job_routes(router, "/train", KIND, JobNotFound)
+def clip_job_view(record: JobRecord) -> dict[str, Any]:
+    """The job view plus the contract's `artifacts` (the published head's paths and metrics; `result` too)."""
+    return job_view(record) | {"artifacts": record.result}
+
+
+add_job_routes(router, "/train", KIND, JobNotFound, view=clip_job_view)

@@ -25,6 +25,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tator.errors import HostNotAllowed, OriginNotAllowed, TatorError
+from tator.storage.paths import PathGuard
 
 LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -148,7 +149,7 @@ class PublicPaths:
     """Requests that need no token: the liveness probe and the static UI's own files, never an API path."""
 
     def __init__(self, ui_dir: Path | None, routes: Callable[[], Iterable[Any]]) -> None:
-        self.ui_dir = ui_dir.resolve() if ui_dir is not None else None
+        self.ui_dir = PathGuard(ui_dir) if ui_dir is not None else None
         self.routes = routes
 
     def __call__(self, scope: Scope) -> bool:
@@ -159,11 +160,10 @@ class PublicPaths:
             return False
         if path == "/":
             return True
-        parts = path.split("/")
-        if any(part in ("..", ".") or "\\" in part or "\x00" in part for part in parts):
+        try:
+            return self.ui_dir.relative(path.lstrip("/")).is_file()  # the one path guard, rooted at the UI folder
+        except TatorError:
             return False
-        candidate = (self.ui_dir / path.lstrip("/")).resolve()
-        return self.ui_dir in candidate.parents and candidate.is_file()
 
     def _is_api(self, scope: Scope) -> bool:
         for route in self.routes():

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: routes are defined inside a function (see detector_routes).
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -56,18 +57,25 @@ def job_view(record: JobRecord) -> dict[str, Any]:
     }
 
 
-def add_job_routes(router: APIRouter, path: str, kind: str, not_found: type[TatorError]) -> None:
+def add_job_routes(
+    router: APIRouter,
+    path: str,
+    kind: str,
+    not_found: type[TatorError],
+    *,
+    view: Callable[[JobRecord], dict[str, Any]] = job_view,
+) -> None:
     """GET list, GET one, POST cancel under `path` for jobs of `kind` (start is domain-specific)."""
 
     @router.get(path)
     def list_jobs(jobs: JobsDep) -> list[dict[str, Any]]:
         """Jobs of this kind, newest first."""
-        return [job_view(r) for r in jobs.list(kinds=(kind,))]
+        return [view(r) for r in jobs.list(kinds=(kind,))]
 
     @router.get(path + "/{job_id}")
     def get_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
         """One job: status, progress, config, logs, per-epoch metrics, result or error."""
-        return job_view(jobs.get(job_id, kinds=(kind,), not_found=not_found))
+        return view(jobs.get(job_id, kinds=(kind,), not_found=not_found))
 
     @router.post(path + "/{job_id}/cancel")
     def cancel_job(job_id: str, jobs: JobsDep) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from tator.errors import (
 )
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections, Selection
+from tator.storage.paths import PathGuard
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ClipPlaces:
 
     def root_of(self, path: Path) -> str:
         """Which labelmap root holds `path` (the labelmaps folder wins)."""
-        return next(name for name, root in self.labelmap_roots.items() if root in path.resolve().parents)
+        return next(name for name, root in self.labelmap_roots.items() if PathGuard(root).contains(path))
 
 
 @dataclass(frozen=True)

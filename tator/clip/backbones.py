@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tator.errors import ClipEncoderTypeUnsupported, ClipModelNotAllowed
+from tator.errors import ClipEncoderTypeUnsupported, ClipModelNotAllowed, TatorError
 from tator.runtime.loaders import ModelSpec
+from tator.storage.paths import PathGuard
 from tator.zoo.catalog import CLIP_NAME_ALIASES
 
 EncoderType = Literal["clip", "dinov3"]
@@ -65,9 +66,11 @@ def resolve_backbone(
         local = (data_dir / asked).resolve()
         if not local.exists():
             return Backbone(kind, asked, asked)
-    folder = Path(asked).expanduser()
-    folder = (folder if folder.is_absolute() else data_dir / folder).resolve()
-    if folder.is_dir() and (folder == data_dir.resolve() or data_dir.resolve() in folder.parents):
+    try:
+        folder = PathGuard(data_dir).locate(asked)  # the one path guard: inside the data directory or refused
+    except TatorError:
+        folder = None
+    if folder is not None and folder.is_dir():
         return Backbone(kind, asked, str(folder))
     raise ClipModelNotAllowed(
         f"{asked!r} is not a known {kind} backbone, a Hugging Face id, or a model folder in the data directory",

@@ -151,8 +151,8 @@ def link_once(src: Path, folder: Path, stem: str, suffix: str) -> Path:
 
 def clean_new_name(new_name: str | None) -> str:
     """The stem a rename may use: a safe file name, `.npz` or no extension."""
-    name = PurePosixPath((new_name or "").strip()).name
-    if not name:
+    name = new_name or ""  # "../x" is refused, not renamed to "x"
+    if not name.strip():
         raise ClassifierNewNameRequired("send new_name")
     suffix = PurePosixPath(name).suffix.lower()
     if suffix and suffix != HEAD_EXTENSION and suffix in {".pkl", ".joblib", ".json", ".txt", ".safetensors"}:

@@ -224,7 +224,7 @@ def _save(plan: ClipTrainPlan, ctx: JobContext, head: ClassifierHead, metrics: d
         "meta_path": None, "classes_seen": list(head.classes), "samples_train": head.meta["n_samples_train"],
         "samples_test": head.meta["n_samples_test"], "clip_model": head.meta["clip_model"],
         "encoder_type": plan.encoder_type, "encoder_model": plan.backbone_source, "embedding_dim": head.embedding_dim,
-        "classifier_type": plan.request.classifier_type, **metrics, **extra,
+        "device": ctx.device, "classifier_type": plan.request.classifier_type, **metrics, **extra,
     }  # fmt: skip
     atomic_write_json(ctx.run_dir / "metrics.json", result)
     ctx.log(f"saved the head (accuracy {metrics['accuracy']}); publishing it")

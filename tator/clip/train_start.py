@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tator.clip.backbones import resolve_backbone
 from tator.clip.params import ClipTrainPlan, ClipTrainRequest
@@ -38,7 +38,7 @@ def clip_roots(layout: Layout) -> ClipRoots:
 
 
 def _stem(filename: str, default: str, what: str) -> str:
-    name = PurePosixPath(filename.replace("\\", "/")).name.strip()
+    name = filename.strip()  # a directory part is refused below (check_id), never dropped
     for suffix in _STRIP_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]

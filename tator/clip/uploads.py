@@ -39,8 +39,8 @@ ALLOWED_EXTENSIONS = (HEAD_EXTENSION, *LEGACY_EXTENSIONS)
 
 
 def _target(filename: str | None) -> tuple[str, str]:
-    base = PurePosixPath((filename or "").replace("\\", "/")).name.strip()
-    if not base:
+    base = filename or ""  # refused if it is not a safe name as sent, never cut down to its basename
+    if not base.strip():
         raise FilenameRequired("the upload needs a file name")
     suffix = PurePosixPath(base).suffix.lower()
     if suffix not in ALLOWED_EXTENSIONS:

@@ -50,8 +50,8 @@ def _names_from_pickle(data: bytes) -> list[str]:
 
 
 def _target_name(filename: str | None) -> tuple[str, str]:
-    base = PurePosixPath((filename or "").replace("\\", "/")).name.strip()
-    if not base:
+    base = filename or ""  # refused if it is not a safe name as sent, never cut down to its basename
+    if not base.strip():
         raise FilenameRequired("the upload needs a file name")
     suffix = PurePosixPath(base).suffix.lower()
     if suffix not in LABELMAP_EXTENSIONS:

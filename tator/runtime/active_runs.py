@@ -44,6 +44,10 @@ class RunFamily:
     errors: RunErrors
 
 
+# Every listed run carries the contract's fields, null when its run.json predates them.
+_RUN_DEFAULTS: dict[str, Any] = dict.fromkeys(("created_at", "updated_at", "dataset_id", "dataset_label"))
+
+
 class ActiveRuns:
     def __init__(
         self,
@@ -75,10 +79,12 @@ class ActiveRuns:
         if weights is None:
             raise self.family.errors.best_missing(f"run {run_id} has no trained weights", run_id=run_id)
         now = time.time()
+        labelmap_path = self.store.path(run_id) / "labelmap.txt"
         meta = {
             "run_id": run_id,
             "run_name": record.get("run_name") or run_id,
             "best_path": str(weights),
+            "labelmap_path": str(labelmap_path) if labelmap_path.is_file() else None,
             "labelmap": list(record.get("labelmap") or []),
             "task": record.get("task") or "detect",
             "variant": record.get("variant"),
@@ -130,9 +136,9 @@ class ActiveRuns:
                 status = "interrupted"  # the server stopped while its job ran; the job says the same
             if status == "unknown" and any((path / name).is_file() for name in self.family.weights):
                 status = "succeeded"
-            runs.append(
-                {**record, "status": status, "artifacts": artifacts, "is_active": record["run_id"] == active_id}
-            )
+            row = {**_RUN_DEFAULTS, "message": record.get("error"), **record}
+            row.update(run_name=record.get("run_name") or record["run_id"], status=status, artifacts=artifacts)
+            runs.append(row | {"is_active": record["run_id"] == active_id})
         return runs
 
     def submit(self, jobs: JobManager, kind: JobKind, plan: BaseModel) -> JobRecord:

@@ -10,19 +10,20 @@ import re
 import urllib.parse
 from pathlib import Path, PurePosixPath
 
-from tator.errors import InvalidId, InvalidRelativePath, PathOutsideDataDir
+from tator.errors import InvalidId, InvalidRelativePath, PathOutsideDataDir, TatorError
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _DRIVE_PATTERN = re.compile(r"^[A-Za-z]:")
 _MAX_RELATIVE_LENGTH = 1024
 
 
-def check_id(value: str, *, what: str = "id") -> str:
-    """Return `value` if it is a safe single path component (letters, digits, `._-`), else raise."""
+def check_id(value: str, *, what: str = "id", error: type[TatorError] = InvalidId) -> str:
+    """Return `value` if it is a safe single path component (letters, digits, `._-`), else raise `error`
+    (the route's own code where the contract names one, e.g. `invalid_run_id`)."""
     if not isinstance(value, str) or not _ID_PATTERN.fullmatch(value) or value.strip(".") == "":
-        raise InvalidId(f"{what} must be 1-128 characters of letters, digits, '.', '_' or '-'", field=what)
+        raise error(f"{what} must be 1-128 characters of letters, digits, '.', '_' or '-'", field=what)
     if ".." in value:
-        raise InvalidId(f"{what} must not contain '..'", field=what)
+        raise error(f"{what} must not contain '..'", field=what)
     return value
 
 
@@ -87,6 +88,13 @@ class PathGuard:
         if not (resolved == start or start in resolved.parents):
             raise PathOutsideDataDir("path leaves its directory")
         return resolved
+
+    def locate(self, value: str) -> Path:
+        """A client path that may be absolute (then it must lie inside the root) or relative to the root
+        (checked like `relative`), resolved; anything that leaves the root is refused."""
+        if isinstance(value, str) and value.startswith("/"):
+            return self.ensure_inside(Path(value))
+        return self.relative(value)
 
     def sub(self, *ids: str) -> PathGuard:
         """A guard rooted at a child directory (which need not exist yet)."""

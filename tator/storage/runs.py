@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tator.errors import TatorError
+from tator.errors import InvalidRunId, TatorError
 from tator.storage.files import atomic_write_json
 from tator.storage.paths import PathGuard, check_id
 
@@ -30,8 +30,8 @@ class RunStore:
         self._exclude = set(exclude)
 
     def path(self, run_id: str) -> Path:
-        """The run's directory (it may not exist yet); rejects unsafe ids."""
-        return self.guard.child(check_id(run_id, what="run_id"))
+        """The run's directory (it may not exist yet); rejects unsafe ids with 400 `invalid_run_id`."""
+        return self.guard.child(check_id(run_id, what="run_id", error=InvalidRunId))
 
     def existing(self, run_id: str) -> Path:
         path = self.path(run_id)

@@ -76,6 +76,8 @@ def test_classifier_paths_and_names_are_checked(client: TestClient, settings: Se
         ({"rel_path": "alpha.npz", "new_name": ""}, "classifier_new_name_required"),
         ({"rel_path": "alpha.npz", "new_name": "bad name!"}, "classifier_new_name_invalid"),
         ({"rel_path": "alpha.npz", "new_name": "x.pkl"}, "classifier_extension_not_allowed"),
+        ({"rel_path": "alpha.npz", "new_name": "../x"}, "classifier_new_name_invalid"),  # not renamed to "x"
+        ({"rel_path": "alpha.npz", "new_name": "sub/x.npz"}, "classifier_new_name_invalid"),
     ]
     for form, code in renames:
         response = client.post("/clip/classifiers/rename", data=form)
@@ -155,6 +157,8 @@ def test_upload_accepts_safe_heads_and_converts_plain_logreg(
         ("x.exe", b"1", "upload_extension_not_allowed"),
         ("bad.npz", b"junk", "classifier_load_failed"),
         ("bad name!.npz", b"1", "upload_filename_invalid"),
+        ("../../escaped.npz", head.read_bytes(), "upload_filename_invalid"),  # refused, not stored as escaped.npz
+        ("sub\\mine2.npz", head.read_bytes(), "upload_filename_invalid"),
     ]
     for name, data, code in refusals:
         response = client.post("/fs/upload_classifier", files={"file": (name, data)})

@@ -114,6 +114,24 @@ def test_training_from_a_multipart_upload(clip_client: TestClient, tmp_path: Pat
     assert not any(staging.iterdir())
 
 
+def test_job_view_carries_the_contracts_artifacts(clip_client: TestClient, tmp_path: Path) -> None:
+    archive, _ = shapes_zip(tmp_path)
+    upload_dataset(clip_client, archive)
+    started = clip_client.post("/clip/train", data={"dataset_id": "shapes", **CLIP})
+    body = wait_job(clip_client, started.json()["job_id"])
+    artifacts = body["artifacts"]
+    assert body["status"] == "succeeded" and artifacts == body["result"]
+    contract = {"model_path", "labelmap_path", "meta_path", "accuracy", "classes_seen", "samples_train",
+                "samples_test", "clip_model", "encoder_type", "encoder_model", "embedding_dim", "device",
+                "classification_report", "confusion_matrix", "label_order", "iterations_run", "converged",
+                "per_class_metrics"}  # fmt: skip
+    assert contract <= set(artifacts), contract - set(artifacts)
+    assert Path(artifacts["model_path"]).is_file() and artifacts["device"] == "cpu"
+    assert artifacts["embedding_dim"] > 0 and artifacts["samples_train"] > 0
+    listed = next(j for j in clip_client.get("/clip/train").json() if j["job_id"] == body["job_id"])
+    assert listed["artifacts"] == artifacts
+
+
 def test_preflight_refusals_queue_nothing(clip_client: TestClient, tmp_path: Path) -> None:
     client = clip_client
     archive, _ = shapes_zip(tmp_path, n_train=4, n_val=0)
@@ -125,6 +143,8 @@ def test_preflight_refusals_queue_nothing(clip_client: TestClient, tmp_path: Pat
         ({"dataset_id": "missing"}, [], 404, "dataset_not_found"),
         ({"dataset_id": "../shapes"}, [], 400, "invalid_id"),
         ({"dataset_id": "shapes", "encoder_type": "radio"}, [], 400, "clip_encoder_type_unsupported"),
+        ({"dataset_id": "shapes", "model_filename": "../../escaped.pkl"}, [], 400, "upload_filename_invalid"),
+        ({"dataset_id": "shapes", "labelmap_filename": "sub/names.txt"}, [], 400, "upload_filename_invalid"),
         ({"dataset_id": "shapes", "clip_model_name": "/etc"}, [], 400, "clip_model_not_allowed"),
         ({"dataset_id": "shapes", "min_per_class": "1000", "bg_class_count": "0"}, [], 400, "clip_too_few_classes"),
         ({}, [], 400, "images_required"),

@@ -49,11 +49,12 @@ def test_crop_zip_get_finalize_and_bad_image(client: TestClient) -> None:
 
 
 def test_upload_labelmap(client: TestClient, settings: Settings) -> None:
-    saved = client.post("/fs/upload_labelmap", files={"file": ("../../my labels.txt", b"cat\ndog\n\n")})
-    assert (saved.status_code, saved.json()["detail"]) == (400, "upload_filename_invalid")
-    saved = client.post(
-        "/fs/upload_labelmap", files={"file": ("C:\\tmp\\labels.txt", b"\xef\xbb\xbfcat\r\ndog\n")}
-    ).json()
+    # A name with a directory part is refused as sent, never cut down to its basename and stored.
+    for name in ("../../my labels.txt", "../../labels.txt", "sub/labels.txt", "a\\labels.txt", "./labels.txt"):
+        refused = client.post("/fs/upload_labelmap", files={"file": (name, b"cat\ndog\n\n")})
+        assert (refused.status_code, refused.json()["detail"]) == (400, "upload_filename_invalid"), name
+    assert not (settings.uploads_dir / "labelmaps").is_dir() or not any((settings.uploads_dir / "labelmaps").iterdir())
+    saved = client.post("/fs/upload_labelmap", files={"file": ("labels.txt", b"\xef\xbb\xbfcat\r\ndog\n")}).json()
     assert saved == {"path": str(settings.uploads_dir / "labelmaps" / "labels.txt"), "classes": 2}
     assert Path(saved["path"]).read_text() == "cat\ndog\n"
     again = client.post("/fs/upload_labelmap", files={"file": ("labels.txt", b"x\n")})

@@ -143,12 +143,22 @@ def test_runs_summary_download_delete_clears_active(detector_client: TestClient)
     assert gone.json()["detail"] == "yolo_active_missing"
 
 
-@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300])
-def test_bad_run_ids(detector_client: TestClient, run_id: str) -> None:
-    response = detector_client.post("/yolo/active", json={"run_id": run_id})
-    assert response.status_code in (400, 404) and response.json()["detail"] in ("invalid_id", "yolo_run_not_found")
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300, "run\u00e9"])
+def test_bad_run_ids_answer_invalid_run_id(detector_client: TestClient, run_id: str) -> None:
+    for family in ("yolo", "rfdetr"):
+        response = detector_client.post(f"/{family}/active", json={"run_id": run_id})
+        assert (response.status_code, response.json()["detail"]) == (400, "invalid_run_id"), family
     missing = detector_client.post("/yolo/active", json={"run_id": "nope"})
     assert (missing.status_code, missing.json()["detail"]) == (404, "yolo_run_not_found")
+
+
+@pytest.mark.parametrize("route", ["GET /runs/{}/summary", "GET /runs/{}/download", "DELETE /runs/{}"])
+def test_run_routes_refuse_unsafe_ids_with_invalid_run_id(detector_client: TestClient, route: str) -> None:
+    method, path = route.split(" ")
+    for family in ("yolo", "rfdetr"):
+        for run_id in ("%2E%2E", "x" * 300, "a%20b", "%2E"):
+            response = detector_client.request(method, f"/{family}" + path.format(run_id))
+            assert (response.status_code, response.json()["detail"]) == (400, "invalid_run_id"), (family, run_id)
 
 
 def test_detector_default_mode(detector_client: TestClient) -> None:
@@ -184,3 +194,18 @@ def test_windowed_predict_refuses_too_many_windows_before_model_work(detector_cl
     assert response.json()["windows"] > response.json()["max_windows"] == 1024
     assert client.get("/models").json()["total"] == 0  # the model was never loaded
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("family", ["yolo", "rfdetr"])
+def test_runs_and_active_carry_the_contracts_fields(detector_client: TestClient, family: str) -> None:
+    run_id = {"yolo": "run1", "rfdetr": "rf1"}[family]
+    (row,) = detector_client.get(f"/{family}/runs").json()
+    contract = {"run_id", "run_name", "status", "message", "created_at", "updated_at", "dataset_id", "dataset_label",
+                "artifacts", "is_active"}  # fmt: skip
+    assert contract <= set(row), contract - set(row)
+    assert row["message"] is None and row["dataset_id"] is None  # run.json without them: null, not missing
+    active = detector_client.post(f"/{family}/active", json={"run_id": run_id}).json()
+    for key in ("run_id", "run_name", "best_path", "labelmap_path", "task", "variant", "created_at", "updated_at"):
+        assert key in active, key
+    assert Path(active["labelmap_path"]).read_text().split() == CLASSES
+    assert detector_client.get(f"/{family}/active").json()["labelmap_path"] == active["labelmap_path"]

@@ -118,6 +118,8 @@ def test_ui_dir_is_served_at_root_and_public_with_token(tmp_path: Path) -> None:
         assert client.get("/app.js").status_code == 200
         assert client.get("/system/gpu").status_code == 401  # API still protected
         assert client.get("/../settings.py").status_code in (401, 404)
+        (ui / "leak.txt").symlink_to(tmp_path / "d" / "uploads" / "tator.sqlite3")
+        assert client.get("/leak.txt").status_code == 401  # a symlink out of the UI folder is not public
 
 
 def test_openapi_operation_ids_are_unique(client: TestClient) -> None:

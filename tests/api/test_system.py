@@ -55,6 +55,9 @@ def test_health_summary_shape(client: TestClient, settings: Settings) -> None:
     assert body["ok"] is True and body["errors"] == []
     assert body["datasets"] == {"count": 1}
     assert {"sam3_runs", "qwen_models", "clip_classifiers", "yolo_runs", "rfdetr_runs"} <= set(body["models"])
+    # The contract's variant counts: as many as GET /<family>/variants lists.
+    assert body["models"]["yolo_variants"] == len(client.get("/yolo/variants").json()) > 0
+    assert body["models"]["rfdetr_variants"] == len(client.get("/rfdetr/variants").json()) > 0
     assert "available" in body["gpu"] and "roots" in body["storage"]
     assert body["jobs"]["active"] == 0
 

@@ -36,6 +36,18 @@ def test_paths_outside_the_data_dir_are_refused(tmp_path: Path, name: str) -> No
         resolve_backbone("clip", name, base_models=HUB, tiny=False, data_dir=tmp_path)
 
 
+def test_a_symlink_out_of_the_data_dir_is_refused(tmp_path: Path) -> None:
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (outside / "weights").mkdir(parents=True)
+    data.mkdir()
+    (data / "escape").symlink_to(outside / "weights")
+    for name in ("escape", str(data / "escape")):
+        with pytest.raises(ClipModelNotAllowed):
+            resolve_backbone("clip", name, base_models=HUB, tiny=False, data_dir=data)
+    absolute = resolve_backbone("clip", str(data), base_models=HUB, tiny=False, data_dir=data)
+    assert absolute.source == str(data.resolve())
+
+
 def test_unknown_encoder_type_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ClipEncoderTypeUnsupported):
         resolve_backbone("radio", "", base_models=HUB, tiny=False, data_dir=tmp_path)

@@ -102,3 +102,20 @@ def test_relative_with_base_stays_in_base(guard: PathGuard) -> None:
     assert guard.relative("x.txt", base=base) == base / "x.txt"
     with pytest.raises(InvalidRelativePath):
         guard.relative("../other/x.txt", base=base)
+
+
+def test_locate_takes_absolute_paths_only_inside_the_root(guard: PathGuard, tmp_path: Path) -> None:
+    (guard.root / "models").mkdir()
+    assert guard.locate(str(guard.root / "models")) == guard.root / "models"
+    assert guard.locate("models") == guard.root / "models"
+    for value in (str(tmp_path), "/etc", str(guard.root / ".." / "x")):
+        with pytest.raises(PathOutsideDataDir):
+            guard.locate(value)
+    for value in ("../x", "~/x", "a\\b", ""):
+        with pytest.raises(InvalidRelativePath):
+            guard.locate(value)
+    os.symlink(tmp_path, guard.root / "link")
+    with pytest.raises(PathOutsideDataDir):
+        guard.locate("link")
+    with pytest.raises(PathOutsideDataDir):
+        guard.locate(str(guard.root / "link"))

@@ -1,10 +1,14 @@
 """Server overhead of `/yolo/predict_full`: over HTTP with an image token, against the bare ultralytics
 call in-process on the same image (the baseline, in the same run).
 
-    python tools/bench/predict_overhead.py [--requests 30] [--size 1280x960]
+    python tools/bench/predict_overhead.py [--requests 30] [--size 1280x960] [--repeats 3]
+        [--servers httptools+uvloop,h11+asyncio]
 
 The model is a YOLOv8n architecture (3.2M parameters, random weights) at imgsz 640: a realistic
-per-image cost. The server runs as a real `python -m tator` subprocess on a free loopback port.
+per-image cost. The server runs as a real `python -m tator` subprocess on a free loopback port, once per
+HTTP stack (`TATOR_HTTP_IMPL` + `TATOR_LOOP_IMPL`) and repeat; the bare call is measured between the server
+rounds, so a machine shared with other work loads both sides alike. Figures are medians over every request
+of every repeat; `diff` is the absolute extra time per request over the bare call.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--size", default="1280x960")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--servers", default="httptools+uvloop,h11+asyncio")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     scratch = Path(tempfile.mkdtemp(prefix="tator-bench-predict-"))
@@ -65,6 +71,86 @@ def main() -> None:
     Image.fromarray(pixels).save(buffer, format="PNG")
     image_b64 = base64.b64encode(buffer.getvalue()).decode()
 
+    servers = [tuple(spec.split("+")) for spec in args.servers.split(",")]
+    bare = Bare(weights, pixels)
+    http_times: dict[tuple[str, ...], list[float]] = {spec: [] for spec in servers}
+    bare_times: list[float] = []
+    for _ in range(args.repeats):
+        for spec in servers:
+            http_times[spec] += serve_and_time(data_dir, image_b64, spec, args.requests)
+            bare_times += bare.time(args.requests)
+
+    bare_s = statistics.median(bare_times)
+    own = own_work(data_dir, image_b64, args.requests * args.repeats)
+    print(f"image {width}x{height}, YOLOv8n (random weights), imgsz 640, CPU, {args.repeats}x{args.requests} requests")
+    print("| path | median ms | ratio | diff ms |")
+    print("|---|---|---|---|")
+    for spec, times in http_times.items():
+        http_s = statistics.median(times)
+        label = f"POST /yolo/predict_full with image_token (uvicorn {spec[0]} + {spec[1]})"
+        print(f"| {label} | {http_s * 1000:.1f} | {http_s / bare_s:.3f}x | {(http_s - bare_s) * 1000:+.1f} |")
+    print(f"| bare ultralytics predict in-process (baseline) | {bare_s * 1000:.1f} | 1.000x | 0 |")
+    print(f"server's own work per request, in-process, outside model.predict: median {own * 1000:.2f} ms")
+
+
+def own_work(data_dir: Path, image_b64: str, requests: int) -> float:
+    """The route's own fixed cost without HTTP: one predict_full handler call minus the time spent inside
+    ultralytics' predict in that same call (robust to a busy machine, which slows both alike)."""
+    from fastapi.testclient import TestClient
+
+    from tator.api import detector_common, yolo
+    from tator.app import create_app
+    from tator.settings import Settings
+
+    settings = Settings(data_dir=data_dir, device="cpu", log_level="WARNING")
+    with TestClient(create_app(settings)) as client:
+        client.post("/yolo/active", json={"run_id": "bench"}).raise_for_status()
+        token = client.post("/yolo/predict_full", json={"image_base64": image_b64}).json()["image_token"]
+        state = client.app.state.tator  # type: ignore[attr-defined]
+        runs = yolo.get_yolo_runs(state)
+        spec, _ = runs.active_spec()
+        with state.registry.use(spec) as handle:
+            model = handle.model
+        inner: list[float] = []
+        predict = model.predict
+
+        def timed_predict(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return predict(*args, **kwargs)
+            finally:
+                inner.append(time.perf_counter() - started)
+
+        model.predict = timed_predict
+        body = detector_common.YoloPredictRequest(image_token=token)
+        totals = []
+        for _ in range(requests + 3):
+            started = time.perf_counter()
+            yolo.predict_full(body, state.images, state.registry, runs)
+            totals.append(time.perf_counter() - started)
+        return statistics.median(t - i for t, i in list(zip(totals, inner, strict=True))[3:])
+
+
+class Bare:
+    """The baseline: ultralytics' own predict on the same image, in this process."""
+
+    def __init__(self, weights: Path, pixels: np.ndarray) -> None:
+        from ultralytics import YOLO
+
+        self.model = YOLO(str(weights))
+        self.bgr = np.ascontiguousarray(pixels[:, :, ::-1])
+        self.time(3)
+
+    def time(self, n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            self.model.predict(self.bgr, imgsz=640, conf=0.25, iou=0.45, max_det=300, device="cpu", verbose=False)
+            times.append(time.perf_counter() - started)
+        return times
+
+
+def serve_and_time(data_dir: Path, image_b64: str, spec: tuple[str, ...], requests: int) -> list[float]:
     port = free_port()
     env = {
         **os.environ,
@@ -72,6 +158,8 @@ def main() -> None:
         "TATOR_PORT": str(port),
         "TATOR_DEVICE": "cpu",
         "TATOR_LOG_LEVEL": "WARNING",
+        "TATOR_HTTP_IMPL": spec[0],
+        "TATOR_LOOP_IMPL": spec[1],
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -93,34 +181,15 @@ def main() -> None:
             )
             for _ in range(3):
                 http.post("/yolo/predict_full", json={"image_token": token}).raise_for_status()
-            http_times = []
-            for _ in range(args.requests):
+            times = []
+            for _ in range(requests):
                 started = time.perf_counter()
                 http.post("/yolo/predict_full", json={"image_token": token}).raise_for_status()
-                http_times.append(time.perf_counter() - started)
+                times.append(time.perf_counter() - started)
+            return times
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(30)
-
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights))
-    bgr = np.ascontiguousarray(pixels[:, :, ::-1])
-    for _ in range(3):
-        model.predict(bgr, imgsz=640, conf=0.25, iou=0.45, max_det=300, device="cpu", verbose=False)
-    bare_times = []
-    for _ in range(args.requests):
-        started = time.perf_counter()
-        model.predict(bgr, imgsz=640, conf=0.25, iou=0.45, max_det=300, device="cpu", verbose=False)
-        bare_times.append(time.perf_counter() - started)
-
-    http_s, bare_s = statistics.median(http_times), statistics.median(bare_times)
-    print(f"image {width}x{height}, YOLOv8n (random weights) at imgsz 640, CPU, median of {args.requests}")
-    print("| path | median ms |")
-    print("|---|---|")
-    print(f"| POST /yolo/predict_full with image_token (HTTP, real server) | {http_s * 1000:.1f} |")
-    print(f"| bare ultralytics predict in-process (baseline) | {bare_s * 1000:.1f} |")
-    print(f"ratio: {http_s / bare_s:.3f}x")
 
 
 if __name__ == "__main__":
