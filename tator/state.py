@@ -18,6 +18,9 @@ from tator.runtime.images import ImageCache, ImageLimits
 from tator.runtime.loaders import Loader
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
+from tator.sam3.embeddings import EmbeddingCache
+from tator.sam3.interactive import SamRuntime
+from tator.sam3.slots import PredictorSlots
 from tator.settings import Settings
 from tator.storage.db import Database, SelectionStore
 from tator.storage.layout import Layout
@@ -34,6 +37,7 @@ class AppState:
     jobs: JobManager
     registry: ModelRegistry
     images: ImageCache
+    sam: SamRuntime
     _base_models: dict[str, str] | None = None
     _base_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,6 +54,7 @@ class AppState:
         self.jobs.shutdown(timeout=10.0)
         self.registry.unload_all()
         self.images.clear()
+        self.sam.clear()
         self.db.close()
 
 
@@ -82,7 +87,13 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         max_entries=settings.image_cache_entries,
         limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
     )
-    return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images)
+    sam = SamRuntime(
+        EmbeddingCache(
+            max_entries=settings.sam_embedding_cache_entries, max_bytes=settings.sam_embedding_cache_mb * 2**20
+        ),
+        PredictorSlots(max_predictors=settings.sam_max_predictors),
+    )
+    return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images, sam)
 
 
 def _job_gpu_devices(device: str) -> list[str]:

@@ -19,6 +19,8 @@ from tator.api import (
     yolo,
 )
 from tator.api.clip_routes import router as clip_router
+from tator.api.sam3 import interactive as sam_interactive
+from tator.api.sam3 import preload as sam_preload
 from tator.api.yolo_graft import router as yolo_graft_router
 
 
@@ -39,4 +41,6 @@ def build_api_router() -> APIRouter:
     router.include_router(rfdetr.router)
     router.include_router(detectors.router)
     router.include_router(clip_router)
+    router.include_router(sam_preload.router)
+    router.include_router(sam_interactive.router)
     return router

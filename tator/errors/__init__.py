@@ -154,6 +154,24 @@ from tator.errors.detectors import (
     YoloTosRequired,
     YoloVariantUnknown,
 )
+from tator.errors.sam import (
+    ImageNameRequiredForSlot,
+    InvalidBboxDims,
+    PointOutsideImage,
+    PositivePointsRequired,
+    PreloadSuperseded,
+    PromptBboxInvalid,
+    Sam3CheckpointNotFound,
+    Sam3CheckpointPathInvalid,
+    Sam3TextRequiresSam3,
+    Sam3VisualBoxesRequired,
+    Sam3VisualRequiresSam3,
+    SamVariantUnknown,
+    SlotBusy,
+    SlotDisabled,
+    SlotNotFound,
+    TextPromptRequired,
+)
 
 
 def all_error_classes() -> list[type[TatorError]]:
@@ -309,5 +327,21 @@ __all__ = [
     "DatasetPathsUnresolved",
     "ClipTooFewClasses",
     "BboxInvalid",
+    "PositivePointsRequired",
+    "PointOutsideImage",
+    "PromptBboxInvalid",
+    "InvalidBboxDims",
+    "SamVariantUnknown",
+    "ImageNameRequiredForSlot",
+    "PreloadSuperseded",
+    "SlotDisabled",
+    "SlotNotFound",
+    "SlotBusy",
+    "TextPromptRequired",
+    "Sam3TextRequiresSam3",
+    "Sam3VisualRequiresSam3",
+    "Sam3VisualBoxesRequired",
+    "Sam3CheckpointNotFound",
+    "Sam3CheckpointPathInvalid",
     "all_error_classes",
 ]

@@ -1,0 +1,73 @@
+"""Error codes of SAM / SAM3: interactive prompts, preload slots, concept prompts and the SAM3 model registry."""
+
+from __future__ import annotations
+
+from tator.errors.base import TatorError
+
+
+# --- interactive prompts (points, boxes) ----------------------------------------------------------
+class PositivePointsRequired(TatorError):
+    code, status = "positive_points_required", 422
+
+
+class PointOutsideImage(TatorError):
+    code, status = "point_outside_image", 422
+
+
+class PromptBboxInvalid(TatorError):
+    code, status = "invalid_bbox", 422
+
+
+class InvalidBboxDims(TatorError):
+    code, status = "invalid_bbox_dims", 422
+
+
+class SamVariantUnknown(TatorError):
+    code, status = "sam_variant_unknown", 422
+
+
+# --- preload slots --------------------------------------------------------------------------------
+class ImageNameRequiredForSlot(TatorError):
+    code, status = "image_name_required_for_slot", 422
+
+
+class PreloadSuperseded(TatorError):
+    code, status = "preload_superseded", 409
+
+
+class SlotDisabled(TatorError):
+    code, status = "slot_disabled", 409
+
+
+class SlotNotFound(TatorError):
+    code, status = "slot_not_found", 404
+
+
+class SlotBusy(TatorError):
+    code, status = "slot_busy", 409
+
+
+# --- SAM3 concept prompts (text, exemplar boxes) ---------------------------------------------------
+class TextPromptRequired(TatorError):
+    code, status = "text_prompt_required", 422
+
+
+class Sam3TextRequiresSam3(TatorError):
+    code, status = "sam3_text_requires_sam3", 400
+
+
+class Sam3VisualRequiresSam3(TatorError):
+    code, status = "sam3_visual_requires_sam3", 400
+
+
+class Sam3VisualBoxesRequired(TatorError):
+    code, status = "sam3_visual_boxes_required", 422
+
+
+# --- SAM3 model registry --------------------------------------------------------------------------
+class Sam3CheckpointNotFound(TatorError):
+    code, status = "sam3_checkpoint_not_found", 404
+
+
+class Sam3CheckpointPathInvalid(TatorError):
+    code, status = "sam3_checkpoint_path_invalid", 400
