@@ -19,7 +19,9 @@ from tator.api import (
     yolo,
 )
 from tator.api.clip_routes import router as clip_router
+from tator.api.sam3 import concept as sam3_concept
 from tator.api.sam3 import interactive as sam_interactive
+from tator.api.sam3 import models as sam3_models
 from tator.api.sam3 import preload as sam_preload
 from tator.api.yolo_graft import router as yolo_graft_router
 
@@ -43,4 +45,6 @@ def build_api_router() -> APIRouter:
     router.include_router(clip_router)
     router.include_router(sam_preload.router)
     router.include_router(sam_interactive.router)
+    router.include_router(sam3_concept.router)
+    router.include_router(sam3_models.router)
     return router

@@ -71,3 +71,35 @@ class Sam3CheckpointNotFound(TatorError):
 
 class Sam3CheckpointPathInvalid(TatorError):
     code, status = "sam3_checkpoint_path_invalid", 400
+
+
+class InvalidBboxLeft(TatorError):
+    code, status = "invalid_bbox_left", 422
+
+
+class InvalidBboxTop(TatorError):
+    code, status = "invalid_bbox_top", 422
+
+
+class InvalidBboxWidth(TatorError):
+    code, status = "invalid_bbox_width", 422
+
+
+class InvalidBboxHeight(TatorError):
+    code, status = "invalid_bbox_height", 422
+
+
+class InvalidBboxLabels(TatorError):
+    code, status = "invalid_bbox_labels", 422
+
+
+class Sam3RunNotFound(TatorError):
+    code, status = "sam3_run_not_found", 404
+
+
+class Sam3RunActive(TatorError):
+    code, status = "sam3_run_active", 409
+
+
+class InvalidScope(TatorError):
+    code, status = "invalid_scope", 400

@@ -51,3 +51,25 @@ def classify_prediction(
     fields = {k: verdict[k] for k in _NO_CLASS}
     bbox = [] if verdict["error"] == UNAVAILABLE else shaped.bbox_yolo
     return {**base, **fields, "bbox": bbox, "error": verdict["error"]}
+
+
+def classify_detections(
+    selections: ModelSelections,
+    registry: ModelRegistry,
+    places: ClipPlaces,
+    image: DecodedImage,
+    found: list[tuple[MaskPrediction, float]],
+    *,
+    simplify_epsilon: float | None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Classify each (mask, score) like `classify_prediction`; without a classifier the answer is no
+    detections and the warning `clip_unavailable`, as the contract says."""
+    answers: list[dict[str, Any]] = []
+    for prediction, _score in found:
+        answer = classify_prediction(
+            selections, registry, places, image, prediction, uuid=None, simplify_epsilon=simplify_epsilon
+        )
+        if answer["error"] == UNAVAILABLE:
+            return [], [UNAVAILABLE]
+        answers.append(answer)
+    return answers, ([] if answers else ["no_results"])
