@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import StateDep
@@ -23,6 +23,10 @@ from tator.state import AppState
 from tator.storage.paths import PathGuard
 
 router = APIRouter(prefix="/sam3", tags=["sam3"])
+
+PromotedOnly = Annotated[bool, Query(description="List only promoted runs (the base entry is always listed).")]
+Variant = Annotated[str, Query(description="Model variant; only 'sam3' has entries.")]
+Scope = Annotated[str, Query(description="What to delete: all, checkpoints, logs, tensorboard or dumps.")]
 
 
 class Sam3ActivateRequest(BaseModel):
@@ -45,7 +49,7 @@ def _runs_guard(state: AppState) -> PathGuard:
 
 
 @router.get("/models")
-def sam3_models(state: StateDep, promoted_only: bool = False) -> list[dict[str, Any]]:
+def sam3_models(state: StateDep, promoted_only: PromotedOnly = False) -> list[dict[str, Any]]:
     """SAM3 models: the base model, the active checkpoint and every fine-tuned run."""
     return models.list_models(
         state.selections, state.base_models(), state.layout.root("sam3_runs"), promoted_only=promoted_only
@@ -53,7 +57,9 @@ def sam3_models(state: StateDep, promoted_only: bool = False) -> list[dict[str, 
 
 
 @router.get("/models/available")
-def sam3_models_available(state: StateDep, variant: str = "sam3", promoted_only: bool = False) -> list[dict[str, Any]]:
+def sam3_models_available(
+    state: StateDep, variant: Variant = "sam3", promoted_only: PromotedOnly = False
+) -> list[dict[str, Any]]:
     """SAM3 models the client can activate (`variant` other than sam3 lists nothing)."""
     return sam3_models(state, promoted_only) if variant == "sam3" else []
 
@@ -72,13 +78,13 @@ def sam3_activate(body: Sam3ActivateRequest, state: StateDep) -> dict[str, Any]:
 
 
 @router.get("/storage/runs")
-def sam3_storage_runs(state: StateDep, variant: str = "sam3") -> list[dict[str, Any]]:
+def sam3_storage_runs(state: StateDep, variant: Variant = "sam3") -> list[dict[str, Any]]:
     """Fine-tuned SAM3 runs with their size, checkpoint, promoted and active flags."""
     return runs.list_runs(_runs_guard(state), _active_path(state)) if variant == "sam3" else []
 
 
 @router.delete("/storage/runs/{run_id}", responses=responses(InvalidScope, InvalidId, Sam3RunNotFound, Sam3RunActive))
-def sam3_delete_run(run_id: str, state: StateDep, scope: str = "all") -> dict[str, Any]:
+def sam3_delete_run(run_id: str, state: StateDep, scope: Scope = "all") -> dict[str, Any]:
     """Delete a run, or only its checkpoints, logs, tensorboard or dumps (the active run's checkpoint: 409)."""
     return runs.delete_run(_runs_guard(state), run_id, scope=scope, active_path=_active_path(state))
 
