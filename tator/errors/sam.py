@@ -103,3 +103,20 @@ class Sam3RunActive(TatorError):
 
 class InvalidScope(TatorError):
     code, status = "invalid_scope", 400
+
+
+# --- SAM3 datasets and training -------------------------------------------------------------------
+class Sam3DatasetNotFound(TatorError):
+    code, status = "sam3_dataset_not_found", 404
+
+
+class Sam3DatasetTypeUnsupported(TatorError):
+    code, status = "sam3_dataset_type_unsupported", 400
+
+
+class Sam3TrainingNoImages(TatorError):
+    code, status = "sam3_training_no_images", 400
+
+
+class Sam3JobNotFound(TatorError):
+    code, status = "sam3_job_not_found", 404
