@@ -23,6 +23,7 @@ from tator.api.sam3 import concept as sam3_concept
 from tator.api.sam3 import interactive as sam_interactive
 from tator.api.sam3 import models as sam3_models
 from tator.api.sam3 import preload as sam_preload
+from tator.api.sam3 import prompt_helper as sam3_prompt_helper
 from tator.api.sam3 import train as sam3_train
 from tator.api.yolo_graft import router as yolo_graft_router
 
@@ -49,4 +50,5 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_concept.router)
     router.include_router(sam3_models.router)
     router.include_router(sam3_train.router)
+    router.include_router(sam3_prompt_helper.router)
     return router

@@ -120,3 +120,52 @@ class Sam3TrainingNoImages(TatorError):
 
 class Sam3JobNotFound(TatorError):
     code, status = "sam3_job_not_found", 404
+
+
+# --- SAM3 prompt helper ---------------------------------------------------------------------------
+class RecipeClassNotFound(TatorError):
+    code, status = "recipe_class_not_found", 404
+
+
+class SearchPromptsRequired(TatorError):
+    code, status = "search_prompts_required", 400
+
+
+class SearchPromptsEmpty(TatorError):
+    code, status = "search_prompts_empty", 400
+
+
+class SearchClassNotFound(TatorError):
+    code, status = "search_class_not_found", 404
+
+
+class RecipePromptsRequired(TatorError):
+    code, status = "recipe_prompts_required", 400
+
+
+class RecipeNoImagesSampled(TatorError):
+    code, status = "recipe_no_images_sampled", 400
+
+
+class RecipeNoGtForClass(TatorError):
+    code, status = "recipe_no_gt_for_class", 400
+
+
+class PromptHelperJobNotFound(TatorError):
+    code, status = "prompt_helper_job_not_found", 404
+
+
+class PromptHelperPresetNotFound(TatorError):
+    code, status = "prompt_helper_preset_not_found", 404
+
+
+class InvalidPrompts(TatorError):
+    code, status = "invalid_prompts", 400
+
+
+class PromptsMustBeObject(TatorError):
+    code, status = "prompts_must_be_object", 400
+
+
+class NoPromptsProvided(TatorError):
+    code, status = "no_prompts_provided", 400
