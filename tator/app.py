@@ -42,6 +42,7 @@ def default_loaders() -> dict[str, Loader]:
         "rfdetr": rfdetr_loader.load,
         "sam3": sam3_loader.load_sam3,
         "sam3_tracker": sam3_loader.load_sam3_tracker,
+        "sam1": sam3_loader.load_sam1,
         "clip": clip_loader.load_clip,
         "dinov3": clip_loader.load_dinov3,
         "qwen": qwen_loader.load,

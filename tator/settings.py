@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     image_cache_bytes: int = Field(default=1024 * MiB, ge=0)
     image_cache_entries: int = Field(default=32, ge=1)
 
+    # SAM / SAM3: per-(image, model) embeddings reused by every prompt, and the preload slots.
+    sam_max_predictors: int = Field(default=3, ge=1, le=3)
+    sam_embedding_cache_entries: int = Field(default=8, ge=1)
+    sam_embedding_cache_mb: int = Field(default=2048, ge=1)
+
     # HTTP.
     api_token: str | None = None
     cors_origins: list[str] = Field(default_factory=list)  # empty = localhost/127.0.0.1 on any port

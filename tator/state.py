@@ -20,6 +20,9 @@ from tator.runtime.images import ImageCache, ImageLimits
 from tator.runtime.loaders import Loader
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
+from tator.sam3.embeddings import EmbeddingCache
+from tator.sam3.interactive import SamRuntime
+from tator.sam3.slots import PredictorSlots
 from tator.settings import Settings
 from tator.storage.db import Database, SelectionStore
 from tator.storage.files import sweep_stale
@@ -37,6 +40,7 @@ class AppState:
     jobs: JobManager
     registry: ModelRegistry
     images: ImageCache
+    sam: SamRuntime
     _base_models: dict[str, str] | None = None
     _base_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,6 +57,7 @@ class AppState:
         self.jobs.shutdown(timeout=10.0)
         self.registry.unload_all()
         self.images.clear()
+        self.sam.clear()
         self.db.close()
 
 
@@ -91,7 +96,13 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         max_entries=settings.image_cache_entries,
         limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
     )
-    return AppState(settings, db, layout, selections, jobs, registry, images)
+    sam = SamRuntime(
+        EmbeddingCache(
+            max_entries=settings.sam_embedding_cache_entries, max_bytes=settings.sam_embedding_cache_mb * 2**20
+        ),
+        PredictorSlots(max_predictors=settings.sam_max_predictors),
+    )
+    return AppState(settings, db, layout, selections, jobs, registry, images, sam)
 
 
 def _executor(settings: Settings, loaders: Mapping[str, Loader]) -> Executor:

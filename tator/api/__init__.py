@@ -19,6 +19,12 @@ from tator.api import (
     yolo,
 )
 from tator.api.clip_routes import router as clip_router
+from tator.api.sam3 import concept as sam3_concept
+from tator.api.sam3 import interactive as sam_interactive
+from tator.api.sam3 import models as sam3_models
+from tator.api.sam3 import preload as sam_preload
+from tator.api.sam3 import prompt_helper as sam3_prompt_helper
+from tator.api.sam3 import train as sam3_train
 from tator.api.yolo_graft import router as yolo_graft_router
 
 
@@ -39,4 +45,10 @@ def build_api_router() -> APIRouter:
     router.include_router(rfdetr.router)
     router.include_router(detectors.router)
     router.include_router(clip_router)
+    router.include_router(sam_preload.router)
+    router.include_router(sam_interactive.router)
+    router.include_router(sam3_concept.router)
+    router.include_router(sam3_models.router)
+    router.include_router(sam3_train.router)
+    router.include_router(sam3_prompt_helper.router)
     return router

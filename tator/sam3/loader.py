@@ -1,4 +1,5 @@
-"""Loads SAM3 (text/box prompts) and the SAM3 tracker (point/box prompts) from transformers, inside the call."""
+"""Loads SAM3 (text/box prompts), the SAM3 tracker (point/box prompts) and classic SAM (`sam1`, point/box
+prompts) from transformers, inside the call."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ class Sam3TrackerHandle:
     device: str
 
 
+@dataclass(frozen=True)
+class SamHandle:
+    """Classic `SamModel` + `SamProcessor` (`sam_variant: sam1`): masks from point and box prompts."""
+
+    model: Any
+    processor: Any
+    device: str
+
+
 def load_sam3(spec: ModelSpec, device: str) -> LoadedModel:
     """Load family `sam3` from `spec.source` (a local directory or a Hugging Face id) onto `device`."""
     import transformers
@@ -53,3 +63,15 @@ def load_sam3_tracker(spec: ModelSpec, device: str) -> LoadedModel:
     processor = tf.Sam3TrackerProcessor.from_pretrained(spec.source)
     log.info("sam3_tracker.loaded source=%s device=%s secs=%.2f", spec.source, device, time.perf_counter() - started)
     return LoadedModel(value=Sam3TrackerHandle(model, processor, device), nbytes=module_bytes(model), device=device)
+
+
+def load_sam1(spec: ModelSpec, device: str) -> LoadedModel:
+    """Load family `sam1` (classic SAM) from `spec.source` (a local directory or a Hugging Face id) onto `device`."""
+    import transformers
+
+    tf: Any = transformers
+    started = time.perf_counter()
+    model = tf.SamModel.from_pretrained(spec.source).to(device).eval()
+    processor = tf.SamProcessor.from_pretrained(spec.source)
+    log.info("sam1.loaded source=%s device=%s secs=%.2f", spec.source, device, time.perf_counter() - started)
+    return LoadedModel(value=SamHandle(model, processor, device), nbytes=module_bytes(model), device=device)

@@ -22,6 +22,7 @@ from tator.zoo.synthetic import DEFAULT_CLASSES
 from tator.zoo.tiny_embed import build_tiny_clip, build_tiny_dinov3
 from tator.zoo.tiny_qwen import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 from tator.zoo.tiny_rfdetr import build_tiny_rfdetr
+from tator.zoo.tiny_sam import build_tiny_sam
 from tator.zoo.tiny_sam3 import build_tiny_sam3, build_tiny_sam3_tracker
 from tator.zoo.tiny_yolo import build_tiny_yolo
 
@@ -29,13 +30,14 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 # Bump when a tiny model's recipe or layout changes, so existing zoos are rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 TINY_FAMILIES: tuple[str, ...] = (
     "yolo",
     "yolo_yaml",
     "rfdetr",
     "sam3",
     "sam3_tracker",
+    "sam1",
     "clip",
     "dinov3",
     "qwen3_vl",
@@ -68,6 +70,7 @@ def build_tiny_zoo(dest: Path, *, seed: int = 0, classes: Sequence[str] = DEFAUL
         "rfdetr": lambda: build_tiny_rfdetr(dest / "rfdetr", classes, seed=seed),
         "sam3": lambda: build_tiny_sam3(dest / "sam3", seed=seed),
         "sam3_tracker": lambda: build_tiny_sam3_tracker(dest / "sam3_tracker", seed=seed),
+        "sam1": lambda: build_tiny_sam(dest / "sam1", seed=seed),
         "clip": lambda: build_tiny_clip(dest / "clip", seed=seed),
         "dinov3": lambda: build_tiny_dinov3(dest / "dinov3", seed=seed),
         "qwen3_vl": lambda: build_tiny_qwen3_vl(dest / "qwen3_vl", seed=seed),

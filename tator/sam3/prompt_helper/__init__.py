@@ -1,0 +1,1 @@
+"""The SAM3 prompt helper: candidate prompts per class, and jobs that score them against ground truth."""
