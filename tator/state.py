@@ -12,6 +12,7 @@ from tator.jobs.executor import ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
+from tator.qwen.runtime import QwenRuntime
 from tator.runtime.device import resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
@@ -34,6 +35,7 @@ class AppState:
     jobs: JobManager
     registry: ModelRegistry
     images: ImageCache
+    qwen_runtime: QwenRuntime = field(default_factory=QwenRuntime)  # live Qwen generations (progress, cancel)
     _base_models: dict[str, str] | None = None
     _base_lock: threading.Lock = field(default_factory=threading.Lock)
 

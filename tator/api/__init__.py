@@ -19,6 +19,7 @@ from tator.api import (
     yolo,
 )
 from tator.api.clip_routes import router as clip_router
+from tator.api.qwen import router as qwen_router
 from tator.api.yolo_graft import router as yolo_graft_router
 
 
@@ -39,4 +40,5 @@ def build_api_router() -> APIRouter:
     router.include_router(rfdetr.router)
     router.include_router(detectors.router)
     router.include_router(clip_router)
+    router.include_router(qwen_router)
     return router

@@ -1,0 +1,11 @@
+"""Qwen VLM routes (models and runtime, inference and captions, datasets, LoRA training)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tator.api.qwen import infer, models
+
+router = APIRouter()
+router.include_router(models.router)
+router.include_router(infer.router)
