@@ -90,13 +90,14 @@ class QwenRuntime:
             event = self._cancel_ops.get(key)
         return event is not None and event.is_set()
 
-    def cancel(self, *, ops: tuple[str, ...] = ()) -> int:
-        """Ask running generations (only those whose op starts with one of `ops`, when given) to stop."""
+    def cancel(self, *, ops: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Ask running generations (only those whose op starts with one of `ops`, when given) to stop;
+        returns them as they were at that moment."""
         with self._lock:
             targets = [g for g in self._active.values() if not ops or g.op.startswith(ops)]
             for gen in targets:
                 gen.cancel.set()
-        return len(targets)
+            return [g.view() for g in targets]
 
     def progress(self) -> dict[str, Any]:
         with self._lock:

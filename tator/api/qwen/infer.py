@@ -137,7 +137,8 @@ def qwen_caption(body: QwenCaptionRequest, qwen: QwenDep, images: ImagesDep) -> 
 @router.post("/caption/cancel")
 def cancel_caption(qwen: QwenDep, force: bool = False) -> dict[str, Any]:
     """Stop running captions at their next token (`force` is accepted; it changes nothing)."""
-    return {"status": "cancelling", "cancelled": qwen.runtime.cancel(ops=("caption",)), "force": force}
+    stopped = qwen.runtime.cancel(ops=("caption",))
+    return {"status": "cancelling", "cancelled": len(stopped), "generations": stopped, "force": force}
 
 
 @router.post("/caption/preview_prompt", responses=responses(*_IMAGE_ERRORS, QwenLabelHintInvalid, QwenModelNotFound))

@@ -94,4 +94,5 @@ def progress(qwen: QwenDep) -> dict[str, Any]:
 @router.post("/cancel")
 def cancel(qwen: QwenDep, force: bool = False) -> dict[str, Any]:
     """Stop every running Qwen generation at its next token (`force` is accepted; it changes nothing)."""
-    return {"status": "cancelling", "cancelled": qwen.runtime.cancel(), "force": force}
+    stopped = qwen.runtime.cancel()
+    return {"status": "cancelling", "cancelled": len(stopped), "generations": stopped, "force": force}
