@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tator.api.qwen import infer, models
+from tator.api.qwen import datasets, infer, models
 
 router = APIRouter()
 router.include_router(models.router)
 router.include_router(infer.router)
+router.include_router(datasets.router)
