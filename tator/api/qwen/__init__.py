@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tator.api.qwen import datasets, infer, models
+from tator.api.qwen import datasets, infer, models, train
 
 router = APIRouter()
 router.include_router(models.router)
 router.include_router(infer.router)
 router.include_router(datasets.router)
+router.include_router(train.router)
