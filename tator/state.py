@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from tator.jobs.executor import ThreadExecutor
+from tator.job_kinds import build_job_kinds
+from tator.jobs.executor import Executor, ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
@@ -60,17 +61,11 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     unless a CUDA device is explicitly requested (then it is checked at once)."""
     layout = Layout(settings.uploads_dir, settings.logs_dir)
     db = Database(settings.database_path)
+    executor = _executor(settings, loaders)
     slots = DeviceSlots(
         jobs_per_gpu=settings.jobs_per_gpu,
-        cpu_workers=settings.cpu_job_workers,
-        gpu_devices=_job_gpu_devices(settings.device),
-    )
-    jobs = JobManager(
-        JobStore(db),
-        ThreadExecutor(),
-        slots,
-        run_root=layout.root("jobs"),
-        log_lines=settings.job_log_lines,
+        cpu_workers=settings.cpu_job_workers if settings.executor == "thread" else settings.ray_max_jobs,
+        gpu_devices=_job_gpu_devices(settings.device) if settings.executor == "thread" else [],
     )
     registry = ModelRegistry(
         loaders,
@@ -79,12 +74,39 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         memory_budget_bytes=settings.model_memory_budget_mb * 2**20,
         lock_timeout_s=settings.model_lock_timeout_s,
     )
+    selections = ModelSelections(SelectionStore(db))
+    jobs = JobManager(
+        JobStore(db),
+        executor,
+        slots,
+        run_root=layout.root("jobs"),
+        log_lines=settings.job_log_lines,
+        kinds=build_job_kinds(layout, selections, registry),
+        models=registry,
+        kill_at=settings.test_kill_at,
+    )
     images = ImageCache(
         max_bytes=settings.image_cache_bytes,
         max_entries=settings.image_cache_entries,
         limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
     )
-    return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images)
+    return AppState(settings, db, layout, selections, jobs, registry, images)
+
+
+def _executor(settings: Settings, loaders: Mapping[str, Loader]) -> Executor:
+    """Threads here, or a Ray cluster (imported only then) that must see the data directory."""
+    if settings.executor == "thread":
+        return ThreadExecutor()
+    from tator.jobs.ray_executor import RayExecutor, probe_data_dir
+
+    executor = RayExecutor(settings.ray_address, loaders=loaders)
+    try:
+        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        probe_data_dir(settings.uploads_dir)
+    except BaseException:
+        executor.close()
+        raise
+    return executor
 
 
 def _job_gpu_devices(device: str) -> list[str]:
