@@ -2,9 +2,10 @@
 
 Each example is the image, the same item prompt `/qwen/infer` sends by default, and as the answer the
 JSON array of its boxes in the model's own convention (0..1000 grid for Qwen3-VL, resized-input pixels
-for Qwen2.5-VL). Only answer tokens carry loss. The adapter goes to `<run_dir>/adapter` and
-`<run_dir>/metadata.json` is written last, so `/qwen/models` never lists a half-written run. The job
-loads its own model, reaches the outside only through `ctx`, and checks for cancel between steps.
+for Qwen2.5-VL). Only answer tokens carry loss. The adapter goes to `<run_dir>/adapter`; the
+completion step (in the server, after success) writes `<run_dir>/metadata.json`, which is what makes
+`/qwen/models` list the run, so a cancelled or failed run is never listed. The job loads its own model,
+reaches the outside only through `ctx`, and checks for cancel between steps.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tator.errors import QwenDatasetEmpty
+from tator.errors import QwenDatasetEmpty, TrainingProducedNoWeights
 from tator.jobs.context import JobContext
+from tator.jobs.kinds import JobKind
+from tator.jobs.types import JobRecord
 from tator.qwen.coords import bbox_space
 from tator.qwen.generate import chat_text, model_input_size
 from tator.qwen.loader import QwenHandle
-from tator.qwen.models import ADAPTER_DIR, METADATA_FILE
+from tator.qwen.models import ADAPTER_DIR, METADATA_FILE, adapter_complete
 from tator.qwen.settings import DEFAULT_BBOX_TEMPLATE
 from tator.storage.files import atomic_write_json
 
@@ -56,6 +59,24 @@ class QwenTrainParams(BaseModel):
     max_pixels: int
     max_length: int = 4096
     seed: int = 0
+
+
+class QwenTrainResult(BaseModel):
+    """What the job returns; the completion step writes it (as metadata) beside the adapter."""
+
+    id: str
+    label: str
+    base_model: str
+    model_family: str
+    dataset_id: str
+    classes: list[str]
+    adapter_path: str
+    created_at: float
+    training_seconds: float
+    steps: int
+    first_loss: float | None
+    final_loss: float | None
+    config: dict[str, Any]
 
 
 def _records(path: str) -> list[dict[str, Any]]:
@@ -139,8 +160,8 @@ def _validate(handle: QwenHandle, records: list[dict[str, Any]], params: QwenTra
     return total / max(1, len(records))
 
 
-def run(params: QwenTrainParams, ctx: JobContext) -> dict[str, Any]:
-    """Train, save the adapter and its metadata; returns the run's summary (also in metadata.json)."""
+def run(params: QwenTrainParams, ctx: JobContext) -> QwenTrainResult:
+    """Train and save the adapter; returns the run's summary (published as metadata on completion)."""
     import torch
 
     started = time.time()
@@ -183,27 +204,35 @@ def run(params: QwenTrainParams, ctx: JobContext) -> dict[str, Any]:
             val_loss = _validate(handle, val, params, ctx)
             ctx.metric("val_loss", epoch + 1, val_loss)
             ctx.log(f"epoch {epoch + 1}: val_loss {val_loss:.4f}")
-    return _save(handle, params, ctx, losses, started)
+    return _save(handle, params, ctx, losses, step, started)
 
 
 def _save(
-    handle: QwenHandle, params: QwenTrainParams, ctx: JobContext, losses: list[float], started: float
-) -> dict[str, Any]:
+    handle: QwenHandle, params: QwenTrainParams, ctx: JobContext, losses: list[float], steps: int, started: float
+) -> QwenTrainResult:
     ctx.checkpoint()
-    handle.model.save_pretrained(ctx.run_dir / ADAPTER_DIR, safe_serialization=True)
-    summary = {
-        "id": ctx.run_dir.name,
-        "label": params.run_name,
-        "base_model": params.base_model,
-        "model_family": handle.family,
-        "dataset_id": params.dataset_id,
-        "classes": params.classes,
-        "created_at": time.time(),
-        "training_seconds": round(time.time() - started, 2),
-        "first_loss": losses[0] if losses else None,
-        "final_loss": sum(losses[-5:]) / len(losses[-5:]) if losses else None,
-        "config": params.model_dump(exclude={"train_file", "val_file"}),
-    }
-    atomic_write_json(Path(ctx.run_dir) / METADATA_FILE, summary)
-    ctx.log(f"adapter saved to {ctx.run_dir / ADAPTER_DIR}")
-    return summary
+    adapter = Path(ctx.run_dir) / ADAPTER_DIR
+    handle.model.save_pretrained(adapter, safe_serialization=True)
+    ctx.log(f"adapter saved to {adapter}")
+    return QwenTrainResult(
+        id=Path(ctx.run_dir).name, label=params.run_name, base_model=params.base_model, model_family=handle.family,
+        dataset_id=params.dataset_id, classes=params.classes, adapter_path=str(adapter), created_at=time.time(),
+        training_seconds=round(time.time() - started, 2), steps=steps, first_loss=losses[0] if losses else None,
+        final_loss=sum(losses[-5:]) / len(losses[-5:]) if losses else None,
+        config=params.model_dump(exclude={"train_file", "val_file"}),
+    )  # fmt: skip
+
+
+def complete_training(record: JobRecord) -> dict[str, Any]:
+    """The completion step (in the server): publish the run by writing its metadata beside the adapter.
+    Idempotent: it rewrites the same file from the same result."""
+    result = QwenTrainResult.model_validate(record.result or {})
+    adapter = Path(result.adapter_path)
+    if not adapter_complete(adapter):
+        raise TrainingProducedNoWeights(f"job {record.job_id} left no adapter weights", job_id=record.job_id)
+    atomic_write_json(adapter.parent / METADATA_FILE, result.model_dump(mode="json"))
+    log.info("qwen.published job=%s adapter=%s", record.job_id, adapter)
+    return {"model_id": result.id}
+
+
+QWEN_TRAIN = JobKind(KIND, run, QwenTrainParams, QwenTrainResult, resource="gpu")

@@ -29,7 +29,7 @@ from tator.errors import (
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 from tator.qwen.service import QwenContext
-from tator.qwen.train import KIND, QwenTrainParams, run
+from tator.qwen.train import KIND, QWEN_TRAIN, QwenTrainParams
 from tator.storage.files import atomic_write_text, directory_bytes, remove_tree
 from tator.storage.layout import Layout
 
@@ -145,7 +145,7 @@ def start_training(request: QwenTrainRequest, *, qwen: QwenContext, layout: Layo
         max_pixels=request.max_pixels or max_pixels, max_length=request.max_length, seed=request.seed,
     )  # fmt: skip
     try:
-        return jobs.submit(KIND, run, params, resource="gpu", run_dir=qwen.runs_root / job_id, job_id=job_id)
+        return jobs.submit_kind(QWEN_TRAIN, params, run_dir=qwen.runs_root / job_id, job_id=job_id)
     except BaseException:
         remove_tree(cache)
         raise
