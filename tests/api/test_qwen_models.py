@@ -37,6 +37,8 @@ def test_models_activate_persist_and_reset(tmp_path: Path, tiny_zoo: dict[str, P
         assert by_id["tuned"]["type"] == "finetune" and by_id["tuned"]["available"] is True
         assert by_id["tuned"]["path"].endswith("tuned/adapter") and by_id["tuned"]["metadata"]["label"] == "tuned tuned"
         assert by_id["broken"]["available"] is False
+        models = client.get("/system/health_summary").json()["models"]
+        assert models["qwen_models"] == 1 and models["qwen"]["active_model"] == "default"
         for body, status, code in [
             ({}, 400, "model_id_required"),
             ({"model_id": " "}, 400, "model_id_required"),
