@@ -8,6 +8,7 @@ Unparseable output is a warning in a 200 answer, never an error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from tator.qwen.parse import RawDetection, parse_detections
 from tator.qwen.service import QwenContext
 from tator.qwen.settings import QwenSettings, check_template
 
+_PLACEHOLDER = re.compile(r"\{(items|image_type|extra_context)\}")
 # (image, prompts) -> one xyxy pixel box (or None) per prompt; a prompt is {"point": [x, y]} or {"box": xyxy}.
 SamRefiner = Callable[[Image.Image, list[dict[str, list[float]]]], list[list[float] | None]]
 
@@ -56,8 +58,10 @@ def render_prompt(query: InferQuery, settings: QwenSettings) -> str:
             template = check_template(query.template, "item_template")
         else:
             template = settings.point_template if query.prompt_type == "point" else settings.bbox_template
-        rendered = template.replace("{items}", items).replace("{image_type}", query.image_type.strip() or "image")
-        return rendered.replace("{extra_context}", query.extra_context.strip()).strip()
+        values = {"items": items, "image_type": query.image_type.strip() or "image",
+                  "extra_context": query.extra_context.strip()}  # fmt: skip
+        # One pass, so text inside a value ("{extra_context}" in an item name) is never expanded again.
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template).strip()
     if query.prompt and query.prompt.strip():
         return query.prompt.strip()
     raise PromptOrItemsRequired("send a prompt or an item_list")

@@ -96,3 +96,15 @@ def _png() -> str:
     from tests.qwen.support import png_b64
 
     return png_b64(Image.new("RGB", (96, 64), (30, 160, 40)))
+
+
+def test_load_failures_are_clear_codes(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
+    settings = qwen_settings(
+        tmp_path, tiny_zoo, qwen_base_model="Qwen/Not-Downloaded-VL", qwen_extra_models=[str(tiny_zoo["clip"])]
+    )
+    with TestClient(create_app(settings)) as client:
+        missing = client.post("/qwen/infer", json={"image_base64": _png(), "prompt": "x"})
+        assert (missing.status_code, missing.json()["detail"]) == (503, "qwen_load_failed")
+        assert client.get("/qwen/status").json()["last_error"]
+        not_qwen = client.post("/qwen/infer", json={"image_base64": _png(), "prompt": "x", "model_id": "clip"})
+        assert (not_qwen.status_code, not_qwen.json()["detail"]) == (400, "qwen_model_unsupported")
