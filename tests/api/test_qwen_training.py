@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from tator.app import create_app
+from tator.zoo.synthetic import make_detection_dataset
 from tests.qwen.support import png_b64, qwen_settings
 
 PIXELS = {"qwen_min_pixels": 64 * 64, "qwen_max_pixels": 96 * 96}
@@ -35,8 +36,11 @@ def _upload(client: TestClient) -> str:
 
 
 def test_lora_training_to_activation(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
-    with TestClient(create_app(qwen_settings(tmp_path, tiny_zoo, **PIXELS))) as client:
+    settings = qwen_settings(tmp_path, tiny_zoo, **PIXELS)
+    make_detection_dataset(settings.uploads_dir / "datasets" / "yolo_only", n_train=2, n_val=1, image_size=64)
+    with TestClient(create_app(settings)) as client:
         refusals = [
+            ({"dataset_id": "yolo_only"}, 400, "qwen_dataset_not_ready"),
             ({}, 400, "dataset_id_required"),
             ({"dataset_id": "nope"}, 404, "dataset_not_found"),
             ({"dataset_id": "x", "training_mode": "trl_qlora"}, 400, "qwen_training_mode_unsupported"),

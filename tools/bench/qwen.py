@@ -1,6 +1,6 @@
 """Qwen generation throughput: the runtime kept warm between calls against loading the model per call.
 
-    python tools/bench/qwen.py [--calls 5] [--tokens 32] [--full] [--full-calls 2] [--full-tokens 8] [--threads 2]
+    python tools/bench/qwen.py [--calls 5] [--tokens 32] [--full] [--full-calls 2] [--full-tokens 8] [--zoo DIR]
 
 Baseline (named in the output): "per call" loads the model from disk, generates, and drops it, as the
 reference does with its caption cache limit at 0. "warm" loads once (the registry keeps it) and only
@@ -66,7 +66,9 @@ def _full_qwen3(dest: Path, processor_dir: Path) -> Path:
         },  # fmt: skip
         **ids,
     )
-    with transformers.initialization.no_init_weights():
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
         model = transformers.Qwen3VLForConditionalGeneration(config)
     with torch.no_grad():
         for param in model.parameters():
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--full-calls", type=int, default=2)
     parser.add_argument("--full-tokens", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--zoo", type=Path, default=None, help="reuse a tiny zoo directory (built if missing)")
     args = parser.parse_args()
     import torch
 
@@ -125,7 +128,7 @@ def main() -> None:
         configure_model_libraries(Path(tmp) / "config", offline=True)
         from tator.zoo.tiny import ensure_tiny_zoo
 
-        zoo = ensure_tiny_zoo(Path(tmp) / "zoo")
+        zoo = ensure_tiny_zoo(args.zoo or Path(tmp) / "zoo")
         models = [("tiny Qwen3-VL", zoo["qwen3_vl"], args.calls, args.tokens),
                   ("tiny Qwen2.5-VL", zoo["qwen2_5_vl"], args.calls, args.tokens)]  # fmt: skip
         if args.full:
