@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -77,3 +78,20 @@ def test_lora_training_to_activation(tmp_path: Path, tiny_zoo: dict[str, Path]) 
         purged = client.post("/qwen/train/cache/purge").json()
         assert purged["status"] == "purged" and purged["deleted_bytes"] > 0
         assert client.get("/qwen/train/cache_size").json()["bytes"] == 0
+
+
+def test_cancelled_training_is_never_listed(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
+    with TestClient(create_app(qwen_settings(tmp_path, tiny_zoo, **PIXELS))) as client:
+        dataset_id = _upload(client)
+        body = {"dataset_id": dataset_id, "max_epochs": 1000, "accumulate_grad_batches": 1}
+        job_id = client.post("/qwen/train/jobs", json=body).json()["job_id"]
+        jobs = client.app.state.tator.jobs  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 300
+        while not jobs.get(job_id).metrics.get("train_loss") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        blocked = client.post("/qwen/train/cache/purge")
+        assert (blocked.status_code, blocked.json()["detail"]) == (409, "qwen_cache_purge_blocked_active_jobs")
+        assert client.post(f"/qwen/train/jobs/{job_id}/cancel").json()["status"] == "cancelling"
+        record = jobs.wait(job_id, 120)
+        assert record.status.value == "cancelled" and len(record.metrics["train_loss"]) < 2000
+        assert job_id not in {m["id"] for m in client.get("/qwen/models").json()["models"]}
