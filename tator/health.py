@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tator.errors import ModelFamilyUnknown
+from tator.qwen.service import status as qwen_status
 from tator.rfdetr.service import variants as rfdetr_variants
 from tator.runtime.gpu_report import gpu_report
 from tator.runtime.loaders import ModelSpec
@@ -54,11 +55,15 @@ def health_summary(state: AppState) -> dict[str, Any]:
             "yolo_runs": _count_dirs(uploads / "yolo_runs", exclude=("datasets",)),
             "rfdetr_runs": _count_dirs(uploads / "rfdetr_runs", exclude=("datasets",)),
             "sam3_runs": _count_dirs(uploads / "sam3_runs", exclude=("datasets", "splits")),
-            "qwen_models": _count_dirs(uploads / "qwen_runs", exclude=("datasets", "splits")),
+            "qwen_models": sum(1 for ref in state.qwen().catalog.finetunes() if ref.view("")["available"]),
             "clip_classifiers": _count_files(uploads / "classifiers", _CLASSIFIER_SUFFIXES),
         }
     except OSError as exc:
         errors.append(f"listing_failed:{type(exc).__name__}: {exc}")
+    try:
+        summary.setdefault("models", {})["qwen"] = qwen_status(state.qwen())
+    except Exception as exc:  # a broken Qwen setup is reported here, never a 500
+        errors.append(f"qwen_failed:{type(exc).__name__}: {exc}")
     try:
         summary["jobs"] = {"active": state.jobs.active_count(), "by_status": state.jobs.counts()}
     except Exception as exc:  # a locked or corrupt database must show up here, not as a 500

@@ -11,6 +11,8 @@ from tator.clip.train import CLIP_TRAIN
 from tator.clip.train import complete_training as complete_clip
 from tator.clip.train_start import clip_roots
 from tator.jobs.kinds import JobKind, JobKinds
+from tator.qwen.train import QWEN_TRAIN
+from tator.qwen.train import complete_training as complete_qwen
 from tator.rfdetr.service import RFDETR_RUNS
 from tator.rfdetr.train import RFDETR_TRAIN
 from tator.rfdetr.train import complete_training as complete_rfdetr
@@ -24,7 +26,7 @@ from tator.yolo.service import YOLO_RUNS
 from tator.yolo.train import YOLO_TRAIN
 from tator.yolo.train import complete_training as complete_yolo
 
-JOB_KINDS: tuple[JobKind, ...] = (YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN)
+JOB_KINDS: tuple[JobKind, ...] = (YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN)
 
 
 def _runs(
@@ -42,4 +44,5 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(YOLO_HEAD_GRAFT, complete_graft(yolo_runs))
     kinds.register(RFDETR_TRAIN, complete_rfdetr(rfdetr_runs))
     kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout)))
+    kinds.register(QWEN_TRAIN, complete_qwen)
     return kinds

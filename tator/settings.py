@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     sam_max_predictors: int = Field(default=3, ge=1, le=3)
     sam_embedding_cache_entries: int = Field(default=8, ge=1)
     sam_embedding_cache_mb: int = Field(default=2048, ge=1)
+    # Qwen VLM (issue 11).
+    qwen_base_model: str | None = None  # HF id or local dir; default: the zoo's base (Qwen3-VL-4B-Instruct on hub)
+    qwen_extra_models: list[str] = Field(default_factory=list)  # more base models listed by /qwen/models
+    qwen_max_new_tokens: int = Field(default=512, ge=1, le=32768)  # default per call
+    qwen_max_new_tokens_limit: int = Field(default=4096, ge=1, le=32768)  # hard cap a request cannot exceed
+    qwen_generation_timeout_s: float = Field(default=300.0, gt=0)  # wall clock per generation
+    qwen_min_pixels: int = Field(default=256 * 28 * 28, ge=1)
+    qwen_max_pixels: int = Field(default=1280 * 28 * 28, ge=1)
+    qwen_max_caption_windows: int = Field(default=16, ge=1, le=256)
 
     # HTTP.
     api_token: str | None = None

@@ -14,6 +14,9 @@ from tator.jobs.executor import Executor, ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
+from tator.qwen.models import QwenCatalog
+from tator.qwen.runtime import QwenRuntime
+from tator.qwen.service import QwenContext, QwenLimits
 from tator.runtime.device import resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
@@ -41,6 +44,7 @@ class AppState:
     registry: ModelRegistry
     images: ImageCache
     sam: SamRuntime
+    qwen_runtime: QwenRuntime = field(default_factory=QwenRuntime)  # live Qwen generations (progress, cancel)
     _base_models: dict[str, str] | None = None
     _base_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +56,18 @@ class AppState:
 
                 self._base_models = base_model_sources(self.settings.model_zoo, self.layout.root("zoo"))
             return dict(self._base_models)
+
+    def qwen(self) -> QwenContext:
+        """What every Qwen operation needs: the catalog (base + fine-tunes), limits, registry and runtime."""
+        s = self.settings
+        base = s.qwen_base_model or self.base_models()["qwen"]
+        catalog = QwenCatalog(base, tuple(s.qwen_extra_models), self.layout.root("qwen_runs"))
+        limits = QwenLimits(
+            default_max_new_tokens=min(s.qwen_max_new_tokens, s.qwen_max_new_tokens_limit),
+            max_new_tokens_limit=s.qwen_max_new_tokens_limit, timeout_s=s.qwen_generation_timeout_s,
+            min_pixels=s.qwen_min_pixels, max_pixels=s.qwen_max_pixels, max_windows=s.qwen_max_caption_windows,
+        )  # fmt: skip
+        return QwenContext(self.registry, self.selections, self.qwen_runtime, catalog, limits, s.device)
 
     def close(self) -> None:
         self.jobs.shutdown(timeout=10.0)

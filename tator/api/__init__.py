@@ -19,6 +19,7 @@ from tator.api import (
     yolo,
 )
 from tator.api.clip_routes import router as clip_router
+from tator.api.qwen import router as qwen_router
 from tator.api.sam3 import concept as sam3_concept
 from tator.api.sam3 import interactive as sam_interactive
 from tator.api.sam3 import models as sam3_models
@@ -51,4 +52,5 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_models.router)
     router.include_router(sam3_train.router)
     router.include_router(sam3_prompt_helper.router)
+    router.include_router(qwen_router)
     return router

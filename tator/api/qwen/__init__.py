@@ -1,0 +1,13 @@
+"""Qwen VLM routes (models and runtime, inference and captions, datasets, LoRA training)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tator.api.qwen import datasets, infer, models, train
+
+router = APIRouter()
+router.include_router(models.router)
+router.include_router(infer.router)
+router.include_router(datasets.router)
+router.include_router(train.router)
