@@ -80,8 +80,8 @@ def rename_classifier(
 
 @router.delete("/classifiers", responses=responses(*_PATH_ERRORS))
 def delete_classifier(rel_path: Annotated[str, Query()], places: ClipPlacesDep, state: StateDep) -> dict[str, Any]:
-    """Delete a head; if it was the active one, no classifier is active afterwards."""
-    return delete_and_forget(state.selections, places, rel_path)
+    """Delete a head; if it was the active one, no classifier is active afterwards and its backbone is unloaded."""
+    return delete_and_forget(state.selections, state.registry, places, rel_path)
 
 
 @router.get("/labelmaps")
