@@ -12,6 +12,7 @@ from tator.jobs.executor import ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
+from tator.runtime.catalog import HUB_BASE_MODELS
 from tator.runtime.device import resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
@@ -40,10 +41,12 @@ class AppState:
     def base_models(self) -> dict[str, str]:
         """Family -> base model source (hub ids, or the tiny zoo's local paths, built on first use)."""
         with self._base_lock:
-            if self._base_models is None:
-                from tator.zoo.catalog import base_model_sources
+            if self._base_models is None and self.settings.model_zoo == "tiny":
+                from tator.zoo.tiny import tiny_base_models  # the demo/test zoo, only when asked for
 
-                self._base_models = base_model_sources(self.settings.model_zoo, self.layout.root("zoo"))
+                self._base_models = tiny_base_models(self.layout.root("zoo"))
+            elif self._base_models is None:
+                self._base_models = dict(HUB_BASE_MODELS)
             return dict(self._base_models)
 
     def close(self) -> None:
