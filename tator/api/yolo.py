@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from tator.api import detector_common as common
+from tator.api import detector_schemas as schemas
 from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import add_job_routes, job_view
+from tator.detectors import predict as flow
 from tator.errors import (
     DatasetHasNoBoxes,
     DatasetNotFound,
@@ -40,43 +41,43 @@ _ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ImageTokenNotFo
 
 
 def _predict(
-    body: common.YoloPredictRequest,
-    mode: PredictMode | None,
+    body: schemas.YoloPredictRequest,
+    mode: PredictMode | flow.WindowRequest,
     images: ImagesDep,
     registry: RegistryDep,
     runs: ActiveRuns,
     warnings: list[str],
-) -> common.DetectorPredictResponse:
-    iou = common.clamp(body.iou, 0.0, 1.0, "iou", warnings)
+) -> flow.DetectorPredictResponse:
+    iou = flow.clamp(body.iou, 0.0, 1.0, "iou", warnings)
 
     def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
         return service.predict(registry, runs, pixels, plan, YoloOptions(conf=conf, iou=iou, max_det=max_det))
 
-    return common.predict_response(body, mode, images, warnings, run)
+    return flow.predict(images, body, mode, body.knobs(), run, warnings)
 
 
-@router.post("/predict_full", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+@router.post("/predict_full", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
 def predict_full(
-    body: common.YoloPredictRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
-) -> common.DetectorPredictResponse:
+    body: schemas.YoloPredictRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+) -> flow.DetectorPredictResponse:
     """Detect on the whole image with the active YOLO run; boxes are pixel [x, y, w, h]."""
-    return _predict(body, common.full_mode(), images, registry, runs, [])
+    return _predict(body, flow.full_mode(), images, registry, runs, [])
 
 
-@router.post("/predict_region", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+@router.post("/predict_region", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
 def predict_region(
-    body: common.YoloRegionRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
-) -> common.DetectorPredictResponse:
+    body: schemas.YoloRegionRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+) -> flow.DetectorPredictResponse:
     """Detect inside a region of the image (or on its pre-cropped pixels); boxes in full-image pixels."""
-    return _predict(body, common.region_mode(body), images, registry, runs, [])
+    return _predict(body, body.mode(), images, registry, runs, [])
 
 
-@router.post("/predict_windowed", response_model=common.DetectorPredictResponse, responses=_ERRORS)
+@router.post("/predict_windowed", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
 def predict_windowed(
-    body: common.YoloWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
-) -> common.DetectorPredictResponse:
+    body: schemas.YoloWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
+) -> flow.DetectorPredictResponse:
     """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
-    return _predict(body, None, images, registry, runs, [])
+    return _predict(body, body.mode(), images, registry, runs, [])
 
 
 @router.post(
