@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     image_cache_bytes: int = Field(default=1024 * MiB, ge=0)
     image_cache_entries: int = Field(default=32, ge=1)
 
+    # Classifier heads: the embedding cache under uploads/clip_uploads/embeddings (least recently used evicted).
+    clip_embedding_cache_bytes: int = Field(default=10 * 1024 * MiB, ge=0)  # 0 = cache nothing
+
     # HTTP.
     api_token: str | None = None
     cors_origins: list[str] = Field(default_factory=list)  # empty = localhost/127.0.0.1 on any port

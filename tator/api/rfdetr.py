@@ -20,10 +20,12 @@ from tator.errors import (
     RegionRequired,
     RfdetrActiveMissing,
     RfdetrActiveMissingWeights,
+    RfdetrCudaDevicesUnavailable,
     RfdetrJobNotFound,
     RfdetrSegRequiresPolygons,
     RfdetrTosRequired,
     RfdetrVariantUnknown,
+    TrainingOptionUnsupported,
 )
 from tator.rfdetr import service
 from tator.rfdetr.infer import RfdetrOptions
@@ -81,7 +83,13 @@ def predict_windowed(
 @router.post(
     "/train/jobs",
     responses=responses(
-        RfdetrTosRequired, DatasetNotFound, DatasetHasNoBoxes, RfdetrSegRequiresPolygons, RfdetrVariantUnknown
+        RfdetrTosRequired,
+        DatasetNotFound,
+        DatasetHasNoBoxes,
+        RfdetrSegRequiresPolygons,
+        RfdetrVariantUnknown,
+        TrainingOptionUnsupported,
+        RfdetrCudaDevicesUnavailable,
     ),
 )
 def start_train_job(

@@ -8,8 +8,22 @@ from typing import Any
 from fastapi import APIRouter
 
 from tator.api.deps import JobsDep
-from tator.errors import TatorError
+from tator.errors import (
+    TatorError,
+    TrainingOptionUnsupported,
+    YoloCudaDevicesUnavailable,
+    YoloMpsUnavailable,
+    YoloOnnxExportUnavailable,
+)
 from tator.jobs.types import JobRecord
+
+# Options of YOLO jobs (training, head graft) that this server refuses rather than ignores.
+TRAINING_OPTION_ERRORS = (
+    TrainingOptionUnsupported,
+    YoloOnnxExportUnavailable,
+    YoloMpsUnavailable,
+    YoloCudaDevicesUnavailable,
+)
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from tator.api import detector_schemas as schemas
 from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
 from tator.api.detector_routes import add_run_routes, runs_dependency
 from tator.api.errors import responses
-from tator.api.training_routes import add_job_routes, job_view
+from tator.api.training_routes import TRAINING_OPTION_ERRORS, add_job_routes, job_view
 from tator.detectors import predict as flow
 from tator.errors import (
     DatasetHasNoBoxes,
@@ -83,7 +83,12 @@ def predict_windowed(
 @router.post(
     "/train/jobs",
     responses=responses(
-        YoloTosRequired, DatasetNotFound, DatasetHasNoBoxes, YoloSegRequiresPolygons, YoloVariantUnknown
+        YoloTosRequired,
+        DatasetNotFound,
+        DatasetHasNoBoxes,
+        YoloSegRequiresPolygons,
+        YoloVariantUnknown,
+        *TRAINING_OPTION_ERRORS,
     ),
 )
 def start_train_job(

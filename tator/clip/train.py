@@ -39,12 +39,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClipRoots:
-    """Where training reads and writes: published heads and labelmaps, the embedding cache, upload staging."""
+    """Where training reads and writes: published heads and labelmaps, the embedding cache (and its byte
+    bound), upload staging."""
 
     classifiers: Path
     labelmaps: Path
     cache: Path
     staging: Path
+    cache_max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def _train(
     timings["crops_s"] = time.perf_counter() - started
     backbone = Backbone(plan.encoder_type, plan.backbone_name, plan.backbone_source)
     cache = EmbeddingCache(roots.cache, backbone_fingerprint(backbone), f"padded_square:{req.crop_padding:.4f}",
-                           enabled=req.reuse_embeddings)  # fmt: skip
+                           enabled=req.reuse_embeddings, max_bytes=roots.cache_max_bytes)  # fmt: skip
     with registry.use(backbone.spec, exclusive=False) as handle:
         info, device = encoder_info(handle), str(handle.device)
         ctx.log(f"embedding {sum(len(p.boxes) for p in plans)} crops from {len(plans)} images with {backbone.source}")

@@ -34,9 +34,14 @@ STALE_STAGING_S = 24 * 3600
 _STRIP_SUFFIXES = (".npz", ".pkl", ".joblib", ".txt")
 
 
-def clip_roots(layout: Layout) -> ClipRoots:
+def embedding_cache_root(layout: Layout) -> Path:
+    return layout.root("clip_uploads") / "embeddings"
+
+
+def clip_roots(layout: Layout, cache_max_bytes: int) -> ClipRoots:
     uploads = layout.root("clip_uploads")
-    return ClipRoots(layout.root("classifiers"), layout.root("labelmaps"), uploads / "embeddings", uploads / "staging")
+    return ClipRoots(layout.root("classifiers"), layout.root("labelmaps"), embedding_cache_root(layout),
+                     uploads / "staging", cache_max_bytes)  # fmt: skip
 
 
 def _stem(filename: str, default: str, what: str) -> str:
@@ -82,6 +87,7 @@ def start_training(
     base_models: Callable[[], dict[str, str]],
     tiny: bool,
     max_upload_bytes: int,
+    cache_max_bytes: int,
 ) -> JobRecord:
     """Validate, stage and queue; returns the queued job record."""
     if request.images_path_native or request.labels_path_native or request.labelmap_path_native:
@@ -91,7 +97,7 @@ def start_training(
     name = request.encoder_model if dino else (request.clip_model_name or request.encoder_model)
     backbone = resolve_backbone(request.encoder_type, name, base_models=base_models(), tiny=tiny,
                                 data_dir=layout.uploads_dir)  # fmt: skip
-    roots, job_id = clip_roots(layout), uuid.uuid4().hex
+    roots, job_id = clip_roots(layout, cache_max_bytes), uuid.uuid4().hex
     cleanup: Path | None = None
     if request.dataset_id:
         dataset = resolve_training_dataset(layout, request.dataset_id, None)

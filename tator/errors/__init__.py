@@ -154,6 +154,13 @@ from tator.errors.detectors import (
     YoloTosRequired,
     YoloVariantUnknown,
 )
+from tator.errors.training import (
+    RfdetrCudaDevicesUnavailable,
+    TrainingOptionUnsupported,
+    YoloCudaDevicesUnavailable,
+    YoloMpsUnavailable,
+    YoloOnnxExportUnavailable,
+)
 
 
 def all_error_classes() -> list[type[TatorError]]:
@@ -310,4 +317,9 @@ __all__ = [
     "ClipTooFewClasses",
     "BboxInvalid",
     "all_error_classes",
+    "TrainingOptionUnsupported",
+    "YoloOnnxExportUnavailable",
+    "YoloMpsUnavailable",
+    "YoloCudaDevicesUnavailable",
+    "RfdetrCudaDevicesUnavailable",
 ]

@@ -72,6 +72,11 @@ class JobManager:
         self._mark_interrupted()
 
     # --- submission -------------------------------------------------------------------------------
+    @property
+    def gpu_devices(self) -> list[str]:
+        """The CUDA devices heavy jobs may be placed on ("cuda:0", ...); empty on a CPU-only server."""
+        return list(self._slots.gpu_devices)
+
     def submit(
         self,
         kind: str,

@@ -44,6 +44,18 @@ class RfdetrTrainRequest(BaseModel):
     use_ema: bool = False
     early_stopping: bool = False
     early_stopping_patience: int = Field(default=10, ge=1)
+    workers: int = Field(default=0, ge=0, le=32, description="dataloader worker processes (0: load in the job)")
+    devices: list[int] | None = Field(
+        default=None, description="one CUDA device index to pin the job to (multi-GPU is refused)"
+    )
+    multi_scale: bool | None = Field(default=None, description="random training scales per batch (None: rfdetr's)")
+    expanded_scales: bool | None = Field(default=None, description="a wider range of scales (None: rfdetr's)")
+    pretrain_weights: str | None = Field(
+        default=None, description="refused: server paths are not accepted; choose a variant or from_scratch"
+    )
+    augmentations: dict[str, Any] = Field(
+        default_factory=dict, description="refused when not empty: RF-DETR training takes no augmentation options"
+    )
     accept_tos: bool = False
     auto_activate: bool = True
 
@@ -108,12 +120,15 @@ def _train(plan: RfdetrTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> 
     model = getattr(rfdetr, plan.model_class)(**kwargs)
     options: dict[str, Any] = {
         "dataset_dir": str(staged), "output_dir": str(ctx.run_dir), "epochs": req.epochs, "batch_size": req.batch,
-        "grad_accum_steps": req.grad_accum, "num_workers": 0, "device": ctx.device, "tensorboard": False,
+        "grad_accum_steps": req.grad_accum, "num_workers": req.workers, "device": ctx.device, "tensorboard": False,
         "use_ema": req.use_ema, "progress_bar": None, "seed": req.seed, "early_stopping": req.early_stopping,
         "early_stopping_patience": req.early_stopping_patience, "class_names": plan.labelmap,
     }  # fmt: skip
     if req.lr:
         options["lr"] = req.lr
+    for name in ("multi_scale", "expanded_scales"):
+        if getattr(req, name) is not None:
+            options[name] = getattr(req, name)
     ctx.progress(0.0, "training", phase="train")
     hooks = JobProgressHooks(ctx, req.epochs)
     with training_hooks(hooks):

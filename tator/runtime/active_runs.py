@@ -126,10 +126,15 @@ class ActiveRuns:
             )
         return runs
 
-    def submit(self, jobs: JobManager, kind: str, fn: JobFunction, plan: BaseModel) -> JobRecord:
-        """Queue a heavy job whose id is also its run id and whose run dir is the run's directory."""
+    def submit(
+        self, jobs: JobManager, kind: str, fn: JobFunction, plan: BaseModel, *, device: str | None = None
+    ) -> JobRecord:
+        """Queue a heavy job whose id is also its run id and whose run dir is the run's directory;
+        `device` pins it (None: a free GPU, else the CPU pool)."""
         job_id = uuid.uuid4().hex
-        return jobs.submit(kind, fn, plan, resource="gpu", run_dir=self.store.path(job_id), job_id=job_id)
+        return jobs.submit(
+            kind, fn, plan, resource="gpu", device=device, run_dir=self.store.path(job_id), job_id=job_id
+        )
 
     def track(
         self,

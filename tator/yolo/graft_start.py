@@ -13,6 +13,7 @@ from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
 from tator.yolo.graft_job import run_graft
 from tator.yolo.graft_plan import KIND, HeadGraftRequest, append_audit, prepare, run_record
+from tator.yolo.train_start import job_device
 
 
 def start_graft(
@@ -21,6 +22,7 @@ def start_graft(
     """Validate, plan and queue a graft; the job id is the run id. A refusal writes nothing."""
     if not request.accept_tos:
         raise YoloTosRequired("head graft trains with Ultralytics (AGPL-3.0): set accept_tos to true")
+    device = job_device(request, jobs.gpu_devices)
     plan, dataset = prepare(request, layout=layout, runs=runs, jobs=jobs, offline=offline)
     run_dir = runs.store.path(plan.run_id)
     try:
@@ -35,6 +37,7 @@ def start_graft(
             partial(run_graft, dataset=dataset, runs=runs),
             plan,
             resource="gpu",
+            device=device,
             run_dir=run_dir,
             job_id=plan.run_id,
         )

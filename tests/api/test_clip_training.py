@@ -70,6 +70,11 @@ def test_heads_beat_the_majority_baseline_and_reuse_the_cache(clip_client: TestC
     assert first["label_order"][-2:] == ["__bg_0", "__bg_1"] and len(first["confusion_matrix"]) == 5
     job = client.get("/clip/train").json()
     assert len(job) == 4 and {"epoch", "train_loss"} <= set(job[0]["metrics"][0])
+    size = client.get("/clip/cache_size").json()
+    assert size["files"] > 0 and 0 < size["bytes"] <= size["max_bytes"]
+    purged = client.post("/clip/cache/purge").json()
+    assert purged == {"status": "ok", "deleted_bytes": size["bytes"]}
+    assert client.get("/clip/cache_size").json() | {"max_bytes": 0} == {"bytes": 0, "files": 0, "max_bytes": 0}
 
 
 def test_published_head_is_listed_activated_and_classifies_new_images(clip_client: TestClient, tmp_path: Path) -> None:

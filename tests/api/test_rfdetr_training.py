@@ -20,6 +20,14 @@ def test_preflight_refusals(client: TestClient, settings: Settings, tmp_path: Pa
         ({"dataset_id": "nope", "accept_tos": True}, 404, "dataset_not_found"),
         ({"dataset_id": "shapes", "accept_tos": True, "task": "segment"}, 400, "rfdetr_seg_requires_polygons"),
         ({"dataset_id": "shapes", "accept_tos": True, "variant": "rfdetr-huge"}, 400, "rfdetr_variant_unknown"),
+        ({"dataset_id": "shapes", "accept_tos": True, "devices": [0]}, 400, "rfdetr_cuda_devices_unavailable"),
+        ({"dataset_id": "shapes", "accept_tos": True, "devices": [0, 1]}, 400, "training_option_unsupported"),
+        (
+            {"dataset_id": "shapes", "accept_tos": True, "pretrain_weights": "/w.pth"},
+            400,
+            "training_option_unsupported",
+        ),
+        ({"dataset_id": "shapes", "accept_tos": True, "augmentations": {"hsv": 1}}, 400, "training_option_unsupported"),
     ]
     for body, status, code in cases:
         response = client.post("/rfdetr/train/jobs", json=body)
