@@ -11,7 +11,9 @@ KIND = "clip.train"
 
 class ClipTrainRequest(BaseModel):
     """Form (or JSON) fields of `/clip/train`. The reference's UI sends ~80 fields; those not modelled here
-    are ignored, and empty strings mean "default". Booleans may arrive as "true"/"false"."""
+    are ignored, and empty strings mean "default". Booleans may arrive as "true"/"false". Of the contract's
+    named options, `device_override` is carried out and `staged_temp_dir` / `hard_example_mining` are
+    refused (`training_option_unsupported`) rather than ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -51,6 +53,10 @@ class ClipTrainRequest(BaseModel):
     max_bg_share: float = Field(default=0.4, ge=0.0, le=0.9)
     reuse_embeddings: bool = True
     logit_adjustment_inference: bool = False
+    # placement and refused options
+    device_override: str = Field(default="", description="cpu, cuda or cuda:N pins the job; empty: scheduler's choice")
+    staged_temp_dir: str = Field(default="", description="refused when set: server paths are not accepted")
+    hard_example_mining: bool = Field(default=False, description="refused when true: not implemented here")
 
     @model_validator(mode="before")
     @classmethod

@@ -20,8 +20,16 @@ from tator.clip.staging import UploadedFile, stage_upload
 from tator.clip.train import ClipRoots, train
 from tator.datasets.formats.model import DatasetAnnotations
 from tator.datasets.training import resolve_training_dataset
-from tator.errors import ClipTooFewClasses, DatasetPathsUnresolved, InvalidId, UploadFilenameInvalid
+from tator.errors import (
+    ClipTooFewClasses,
+    DatasetPathsUnresolved,
+    DeviceUnavailable,
+    InvalidId,
+    TrainingOptionUnsupported,
+    UploadFilenameInvalid,
+)
 from tator.jobs.manager import JobManager
+from tator.jobs.placement import PlacementErrors, requested_device
 from tator.jobs.types import JobRecord
 from tator.runtime.registry import ModelRegistry
 from tator.storage.files import remove_tree
@@ -29,6 +37,7 @@ from tator.storage.layout import Layout
 from tator.storage.paths import check_id
 
 log = logging.getLogger(__name__)
+PLACEMENT = PlacementErrors(DeviceUnavailable)
 
 STALE_STAGING_S = 24 * 3600
 _STRIP_SUFFIXES = (".npz", ".pkl", ".joblib", ".txt")
@@ -77,6 +86,21 @@ def _sweep_staging(staging: Path) -> None:
             continue
 
 
+def job_device(request: ClipTrainRequest, gpus: Sequence[str]) -> str | None:
+    """Refuse the options this server does not carry out; the device `device_override` pins (None: any)."""
+    if request.staged_temp_dir:
+        raise TrainingOptionUnsupported("server paths are not accepted", option="staged_temp_dir")
+    if request.hard_example_mining:
+        raise TrainingOptionUnsupported("hard-example mining is not implemented here", option="hard_example_mining")
+    asked = request.device_override.strip().lower()
+    if asked in ("", "auto"):
+        return None
+    kind, _, index = asked.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise TrainingOptionUnsupported("device_override must be cpu, cuda or cuda:N", option="device_override")
+    return requested_device(kind, [int(index)] if index else None, gpus=gpus, errors=PLACEMENT)
+
+
 def start_training(
     request: ClipTrainRequest,
     files: Sequence[UploadedFile],
@@ -92,6 +116,7 @@ def start_training(
     """Validate, stage and queue; returns the queued job record."""
     if request.images_path_native or request.labels_path_native or request.labelmap_path_native:
         raise DatasetPathsUnresolved("server paths are not accepted: register the dataset and send dataset_id")
+    device = job_device(request, jobs.gpu_devices)
     # DINOv3 is named by encoder_model only: the UI also sends its CLIP choice in clip_model_name.
     dino = request.encoder_type.strip().lower() == "dinov3"
     name = request.encoder_model if dino else (request.clip_model_name or request.encoder_model)
@@ -117,7 +142,7 @@ def start_training(
             model_stem=model_stem, labelmap_stem=_stem(request.labelmap_filename, model_stem, "labelmap_filename"),
         )  # fmt: skip
         fn = partial(train, annotations=annotations, registry=registry, roots=roots, cleanup=cleanup)
-        return jobs.submit(KIND, fn, plan, resource="gpu", job_id=job_id)
+        return jobs.submit(KIND, fn, plan, resource="gpu", device=device, job_id=job_id)
     except BaseException:
         if cleanup is not None:
             remove_tree(cleanup)

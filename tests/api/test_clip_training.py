@@ -134,6 +134,10 @@ def test_preflight_refusals_queue_nothing(clip_client: TestClient, tmp_path: Pat
         ({}, [], 400, "images_required"),
         ({}, one_files, 400, "labels_required"),
         ({"dataset_id": "shapes", "classifier_type": "svm"}, [], 422, ""),
+        ({"dataset_id": "shapes", "staged_temp_dir": "/tmp/x"}, [], 400, "training_option_unsupported"),
+        ({"dataset_id": "shapes", "hard_example_mining": "true"}, [], 400, "training_option_unsupported"),
+        ({"dataset_id": "shapes", "device_override": "tpu"}, [], 400, "training_option_unsupported"),
+        ({"dataset_id": "shapes", "device_override": "cuda:3"}, [], 400, "device_unavailable"),
     ]
     for form, files, status, code in cases:
         response = client.post("/clip/train", data=form, files=files or None)
