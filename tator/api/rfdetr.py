@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tator.api import detector_schemas as schemas
-from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
-from tator.api.detector_routes import add_run_routes, runs_dependency
+from tator.api.deps import JobsDep, LayoutDep, StateDep
+from tator.api.detector_routes import add_predict_routes, add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import add_job_routes, job_view
-from tator.detectors import predict as flow
+from tator.detectors.predict import DetectorRun
 from tator.errors import (
     DatasetHasNoBoxes,
     DatasetNotFound,
@@ -33,6 +33,7 @@ from tator.rfdetr.train import KIND as TRAIN_KIND
 from tator.rfdetr.train import RfdetrTrainRequest
 from tator.rfdetr.train_start import start_training
 from tator.runtime.active_runs import ActiveRuns
+from tator.runtime.registry import ModelRegistry
 from tator.vision.detection import Pixels, Prediction, PredictMode
 
 router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
@@ -42,42 +43,19 @@ add_run_routes(router, get_rfdetr_runs, service.variants)
 _ERRORS = responses(RfdetrActiveMissing, RfdetrActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
 
 
-def _predict(
-    body: schemas.DetectorPredictRequest,
-    mode: PredictMode | flow.WindowRequest,
-    images: ImagesDep,
-    registry: RegistryDep,
-    runs: ActiveRuns,
-    warnings: list[str],
-) -> flow.DetectorPredictResponse:
+def _model_run(
+    body: schemas.DetectorPredictRequest, registry: ModelRegistry, runs: ActiveRuns, warnings: list[str]
+) -> DetectorRun:
+    del body, warnings  # RF-DETR has no knob beyond the shared ones
+
     def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
         return service.predict(registry, runs, pixels, plan, RfdetrOptions(conf=conf, max_det=max_det))
 
-    return flow.predict(images, body, mode, body.knobs(), run, warnings)
+    return run
 
 
-@router.post("/predict_full", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
-def predict_full(
-    body: schemas.DetectorPredictRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
-) -> flow.DetectorPredictResponse:
-    """Detect on the whole image with the active RF-DETR run; boxes are pixel [x, y, w, h]."""
-    return _predict(body, flow.full_mode(), images, registry, runs, [])
-
-
-@router.post("/predict_region", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
-def predict_region(
-    body: schemas.RfdetrRegionRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
-) -> flow.DetectorPredictResponse:
-    """Detect inside a region of the image (or on its pre-cropped pixels); boxes in full-image pixels."""
-    return _predict(body, body.mode(), images, registry, runs, [])
-
-
-@router.post("/predict_windowed", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
-def predict_windowed(
-    body: schemas.RfdetrWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: RfdetrRunsDep
-) -> flow.DetectorPredictResponse:
-    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
-    return _predict(body, body.mode(), images, registry, runs, [])
+_BODIES = (schemas.DetectorPredictRequest, schemas.RfdetrRegionRequest, schemas.RfdetrWindowedRequest)
+add_predict_routes(router, get_rfdetr_runs, "RF-DETR", _BODIES, _model_run, _ERRORS)
 
 
 @router.post(

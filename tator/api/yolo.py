@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from tator.api import detector_schemas as schemas
-from tator.api.deps import ImagesDep, JobsDep, LayoutDep, RegistryDep, StateDep
-from tator.api.detector_routes import add_run_routes, runs_dependency
+from tator.api.deps import JobsDep, LayoutDep, StateDep
+from tator.api.detector_routes import add_predict_routes, add_run_routes, runs_dependency
 from tator.api.errors import responses
 from tator.api.training_routes import TRAINING_OPTION_ERRORS, add_job_routes, job_view
 from tator.detectors import predict as flow
+from tator.detectors.predict import DetectorRun
 from tator.errors import (
     DatasetHasNoBoxes,
     DatasetNotFound,
@@ -26,6 +27,7 @@ from tator.errors import (
     YoloVariantUnknown,
 )
 from tator.runtime.active_runs import ActiveRuns
+from tator.runtime.registry import ModelRegistry
 from tator.vision.detection import Pixels, Prediction, PredictMode
 from tator.yolo import service
 from tator.yolo.infer import YoloOptions
@@ -40,44 +42,19 @@ add_run_routes(router, get_yolo_runs, service.variants)
 _ERRORS = responses(YoloActiveMissing, YoloActiveMissingWeights, ImageTokenNotFound, ModelBusy, RegionRequired)
 
 
-def _predict(
-    body: schemas.YoloPredictRequest,
-    mode: PredictMode | flow.WindowRequest,
-    images: ImagesDep,
-    registry: RegistryDep,
-    runs: ActiveRuns,
-    warnings: list[str],
-) -> flow.DetectorPredictResponse:
+def _model_run(
+    body: schemas.YoloPredictRequest, registry: ModelRegistry, runs: ActiveRuns, warnings: list[str]
+) -> DetectorRun:
     iou = flow.clamp(body.iou, 0.0, 1.0, "iou", warnings)
 
     def run(pixels: Pixels, plan: PredictMode, conf: float, max_det: int) -> Prediction:
         return service.predict(registry, runs, pixels, plan, YoloOptions(conf=conf, iou=iou, max_det=max_det))
 
-    return flow.predict(images, body, mode, body.knobs(), run, warnings)
+    return run
 
 
-@router.post("/predict_full", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
-def predict_full(
-    body: schemas.YoloPredictRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
-) -> flow.DetectorPredictResponse:
-    """Detect on the whole image with the active YOLO run; boxes are pixel [x, y, w, h]."""
-    return _predict(body, flow.full_mode(), images, registry, runs, [])
-
-
-@router.post("/predict_region", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
-def predict_region(
-    body: schemas.YoloRegionRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
-) -> flow.DetectorPredictResponse:
-    """Detect inside a region of the image (or on its pre-cropped pixels); boxes in full-image pixels."""
-    return _predict(body, body.mode(), images, registry, runs, [])
-
-
-@router.post("/predict_windowed", response_model=flow.DetectorPredictResponse, responses=_ERRORS)
-def predict_windowed(
-    body: schemas.YoloWindowedRequest, images: ImagesDep, registry: RegistryDep, runs: YoloRunsDep
-) -> flow.DetectorPredictResponse:
-    """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS."""
-    return _predict(body, body.mode(), images, registry, runs, [])
+_BODIES = (schemas.YoloPredictRequest, schemas.YoloRegionRequest, schemas.YoloWindowedRequest)
+add_predict_routes(router, get_yolo_runs, "YOLO", _BODIES, _model_run, _ERRORS)
 
 
 @router.post(
