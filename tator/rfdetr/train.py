@@ -118,9 +118,20 @@ def _train(plan: RfdetrTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> 
     if req.resolution:
         kwargs["resolution"] = req.resolution
     model = getattr(rfdetr, plan.model_class)(**kwargs)
+    ctx.progress(0.0, "training", phase="train")
+    hooks = JobProgressHooks(ctx, req.epochs)
+    with training_hooks(hooks):
+        model.train(**train_options(plan, staged, ctx.run_dir, ctx.device))
+    ctx.checkpoint()
+    return _keep_outputs(ctx, hooks.series)
+
+
+def train_options(plan: RfdetrTrainPlan, staged: Path, run_dir: Path, device: str) -> dict[str, Any]:
+    """RF-DETR's `train()` arguments: every request option that reaches the trainer, nothing dropped."""
+    req = plan.request
     options: dict[str, Any] = {
-        "dataset_dir": str(staged), "output_dir": str(ctx.run_dir), "epochs": req.epochs, "batch_size": req.batch,
-        "grad_accum_steps": req.grad_accum, "num_workers": req.workers, "device": ctx.device, "tensorboard": False,
+        "dataset_dir": str(staged), "output_dir": str(run_dir), "epochs": req.epochs, "batch_size": req.batch,
+        "grad_accum_steps": req.grad_accum, "num_workers": req.workers, "device": device, "tensorboard": False,
         "use_ema": req.use_ema, "progress_bar": None, "seed": req.seed, "early_stopping": req.early_stopping,
         "early_stopping_patience": req.early_stopping_patience, "class_names": plan.labelmap,
     }  # fmt: skip
@@ -129,12 +140,7 @@ def _train(plan: RfdetrTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> 
     for name in ("multi_scale", "expanded_scales"):
         if getattr(req, name) is not None:
             options[name] = getattr(req, name)
-    ctx.progress(0.0, "training", phase="train")
-    hooks = JobProgressHooks(ctx, req.epochs)
-    with training_hooks(hooks):
-        model.train(**options)
-    ctx.checkpoint()
-    return _keep_outputs(ctx, hooks.series)
+    return options
 
 
 def _keep_outputs(ctx: JobContext, series: list[dict[str, float]]) -> dict[str, Any]:
