@@ -43,6 +43,6 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(YOLO_TRAIN, complete_yolo(yolo_runs))
     kinds.register(YOLO_HEAD_GRAFT, complete_graft(yolo_runs))
     kinds.register(RFDETR_TRAIN, complete_rfdetr(rfdetr_runs))
-    kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout)))
+    kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout, cache_max_bytes=0)))  # publishing needs no cache bound
     kinds.register(QWEN_TRAIN, complete_qwen)
     return kinds

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     qwen_min_pixels: int = Field(default=256 * 28 * 28, ge=1)
     qwen_max_pixels: int = Field(default=1280 * 28 * 28, ge=1)
     qwen_max_caption_windows: int = Field(default=16, ge=1, le=256)
+    # Classifier heads: the embedding cache under uploads/clip_uploads/embeddings (least recently used evicted).
+    clip_embedding_cache_bytes: int = Field(default=10 * 1024 * MiB, ge=0)  # 0 = cache nothing
 
     # HTTP.
     api_token: str | None = None

@@ -17,6 +17,7 @@ from tator.jobs.store import JobStore
 from tator.qwen.models import QwenCatalog
 from tator.qwen.runtime import QwenRuntime
 from tator.qwen.service import QwenContext, QwenLimits
+from tator.runtime.catalog import HUB_BASE_MODELS
 from tator.runtime.device import resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
@@ -51,10 +52,12 @@ class AppState:
     def base_models(self) -> dict[str, str]:
         """Family -> base model source (hub ids, or the tiny zoo's local paths, built on first use)."""
         with self._base_lock:
-            if self._base_models is None:
-                from tator.zoo.catalog import base_model_sources
+            if self._base_models is None and self.settings.model_zoo == "tiny":
+                from tator.zoo.tiny import tiny_base_models  # the demo/test zoo, only when asked for
 
-                self._base_models = base_model_sources(self.settings.model_zoo, self.layout.root("zoo"))
+                self._base_models = tiny_base_models(self.layout.root("zoo"))
+            elif self._base_models is None:
+                self._base_models = dict(HUB_BASE_MODELS)
             return dict(self._base_models)
 
     def qwen(self) -> QwenContext:

@@ -10,9 +10,10 @@ from fastapi.responses import FileResponse, Response
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import LayoutDep, StateDep
 from tator.api.errors import responses
-from tator.clip import labelmaps, library
+from tator.clip import cache, labelmaps, library
 from tator.clip.active import SLOT, delete_and_forget, rename_and_follow
 from tator.clip.backbones import CLIP_BACKBONES, DEFAULT_CLIP, ENCODER_TYPES
+from tator.clip.train_start import embedding_cache_root
 from tator.errors import (
     ClassifierExtensionNotAllowed,
     ClassifierLoadFailed,
@@ -83,8 +84,8 @@ def rename_classifier(
 
 @router.delete("/classifiers", responses=responses(*_PATH_ERRORS))
 def delete_classifier(rel_path: Annotated[str, Query()], places: ClipPlacesDep, state: StateDep) -> dict[str, Any]:
-    """Delete a head; if it was the active one, no classifier is active afterwards."""
-    return delete_and_forget(state.selections, places, rel_path)
+    """Delete a head; if it was the active one, no classifier is active afterwards and its backbone is unloaded."""
+    return delete_and_forget(state.selections, state.registry, places, rel_path)
 
 
 @router.get("/labelmaps")
@@ -104,3 +105,16 @@ def download_labelmap(rel_path: str, places: ClipPlacesDep, root: str | None = N
 def delete_labelmap(rel_path: str, places: ClipPlacesDep, root: str | None = None) -> dict[str, Any]:
     """Delete a labelmap file."""
     return labelmaps.delete_labelmap(places.labelmap_roots, rel_path, root_hint=root)
+
+
+@router.get("/cache_size")
+def embedding_cache_size(state: StateDep) -> dict[str, int]:
+    """Bytes and entries in the embedding cache, and its bound (`TATOR_CLIP_EMBEDDING_CACHE_BYTES`)."""
+    usage = cache.cache_usage(embedding_cache_root(state.layout))
+    return {"bytes": usage.bytes, "files": usage.files, "max_bytes": state.settings.clip_embedding_cache_bytes}
+
+
+@router.post("/cache/purge")
+def purge_embedding_cache(state: StateDep) -> dict[str, Any]:
+    """Delete every cached embedding (training then embeds its crops again)."""
+    return {"status": "ok", "deleted_bytes": cache.purge(embedding_cache_root(state.layout))}

@@ -84,6 +84,7 @@ async def start_train(request: Request, state: StateDep, layout: LayoutDep, jobs
     record = await run_in_threadpool(
         start_training, body, files, layout=layout, jobs=jobs, base_models=state.base_models,
         tiny=settings.model_zoo == "tiny", max_upload_bytes=settings.max_upload_bytes,
+        cache_max_bytes=settings.clip_embedding_cache_bytes,
     )  # fmt: skip
     return clip_job_view(record)
 

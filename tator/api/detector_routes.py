@@ -1,4 +1,4 @@
-"""Builds the registry/runs/predict routes of a detector family (YOLO and RF-DETR share the shape)."""
+"""Builds the runs and predict routes of a detector family (YOLO and RF-DETR share the shape)."""
 
 # No `from __future__ import annotations` here: the routes below are defined inside a function, and
 # FastAPI must see their Annotated dependency types as objects, not as strings it cannot resolve.
@@ -12,8 +12,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from tator.api.deps import StateDep
+from tator.api.deps import ImagesDep, RegistryDep, SettingsDep, StateDep
+from tator.api.errors import responses
+from tator.detectors.predict import DetectorPredictResponse, DetectorRun, full_mode, predict
+from tator.errors import TooManyWindows
 from tator.runtime.active_runs import ActiveRuns, RunFamily
+from tator.runtime.registry import ModelRegistry
 from tator.state import AppState
 from tator.storage.runs import RunStore
 
@@ -75,3 +79,53 @@ def add_run_routes(router: APIRouter, runs_dep: Any, variants: Callable[[str | N
     def set_active(body: ActivateRunRequest, runs: RunsDep) -> dict[str, Any]:
         """Activate a run; the model loads on the next predict."""
         return runs.activate(body.run_id)
+
+
+# (body, registry, the family's runs, warnings) -> the family's model call for this request.
+ModelRun = Callable[[Any, ModelRegistry, ActiveRuns, list[str]], DetectorRun]
+
+
+def add_predict_routes(
+    router: APIRouter, runs_dep: Any, label: str, bodies: tuple[Any, Any, Any], model_run: ModelRun, errors: Any
+) -> None:
+    """predict_full / predict_region / predict_windowed for one family; `bodies` are their request types."""
+    RunsDep = Annotated[ActiveRuns, Depends(runs_dep)]  # noqa: N806 - a type alias
+    FullBody, RegionBody, WindowedBody = bodies  # noqa: N806 - request types
+
+    def answer(
+        body: Any, images: Any, registry: ModelRegistry, runs: ActiveRuns, *, full: bool = False, max_windows: int = 0
+    ) -> Any:
+        """The shared flow; region and windowed bodies say their own mode (`body.mode()`)."""
+        warnings: list[str] = []
+        mode = full_mode() if full else body.mode()
+        run = model_run(body, registry, runs, warnings)
+        bound = {"max_windows": max_windows} if max_windows else {}
+        return predict(images, body, mode, body.knobs(), run, warnings, **bound)
+
+    @router.post(
+        "/predict_full",
+        response_model=DetectorPredictResponse,
+        responses=errors,
+        description=f"Detect on the whole image with the active {label} run; boxes are pixel [x, y, w, h].",
+    )
+    def predict_full(body: FullBody, images: ImagesDep, registry: RegistryDep, runs: RunsDep) -> Any:  # type: ignore[valid-type]
+        return answer(body, images, registry, runs, full=True)
+
+    @router.post("/predict_region", response_model=DetectorPredictResponse, responses=errors)
+    def predict_region(body: RegionBody, images: ImagesDep, registry: RegistryDep, runs: RunsDep) -> Any:  # type: ignore[valid-type]
+        """Detect inside a region of the image (or on its pre-cropped pixels); boxes in full-image pixels."""
+        return answer(body, images, registry, runs)
+
+    @router.post(
+        "/predict_windowed", response_model=DetectorPredictResponse, responses=errors | responses(TooManyWindows)
+    )
+    def predict_windowed(
+        body: WindowedBody,  # type: ignore[valid-type]
+        images: ImagesDep,
+        registry: RegistryDep,
+        runs: RunsDep,
+        settings: SettingsDep,
+    ) -> Any:
+        """Sliced inference: overlapping windows in batched passes, merged with class-wise NMS (at most
+        TATOR_MAX_WINDOWS_PER_REQUEST windows, else 422 too_many_windows before any model work)."""
+        return answer(body, images, registry, runs, max_windows=settings.max_windows_per_request)

@@ -21,6 +21,10 @@ from tator.errors import (
     InvalidRunId,
     JobStartFailed,
     TatorError,
+    TrainingOptionUnsupported,
+    YoloCudaDevicesUnavailable,
+    YoloMpsUnavailable,
+    YoloOnnxExportUnavailable,
 )
 from tator.jobs.types import JobRecord
 
@@ -29,6 +33,14 @@ TRAINING_ERRORS = (
     DatasetIdOrRootRequired, InvalidId, InvalidRelativePath, DatasetNotFound, DatasetNotYoloReady,
     DatasetAnnotationsInvalid, DatasetHasNoBoxes, InvalidRunId, DeviceUnavailable, JobStartFailed,
 )  # fmt: skip
+
+# Options of YOLO jobs (training, head graft) that this server refuses rather than ignores.
+TRAINING_OPTION_ERRORS = (
+    TrainingOptionUnsupported,
+    YoloOnnxExportUnavailable,
+    YoloMpsUnavailable,
+    YoloCudaDevicesUnavailable,
+)
 
 
 def job_view(record: JobRecord) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from starlette.background import BackgroundTask
 
 from tator.api.deps import JobsDep, LayoutDep, SettingsDep
 from tator.api.errors import responses
-from tator.api.training_routes import TRAINING_ERRORS, job_view
+from tator.api.training_routes import TRAINING_ERRORS, TRAINING_OPTION_ERRORS, job_view
 from tator.api.yolo import YoloRunsDep
 from tator.errors import (
     DatasetHasNoBoxes,
@@ -48,7 +48,10 @@ def graft_dry_run(body: HeadGraftDryRunRequest, layout: LayoutDep, runs: YoloRun
 
 
 @router.post(
-    "/jobs", responses=responses(YoloTosRequired, YoloLabelmapOverlap, YoloRunExists, *_BASE_ERRORS, *TRAINING_ERRORS)
+    "/jobs",
+    responses=responses(
+        YoloTosRequired, YoloLabelmapOverlap, YoloRunExists, *_BASE_ERRORS, *TRAINING_ERRORS, *TRAINING_OPTION_ERRORS
+    ),
 )
 def start_graft_job(
     body: HeadGraftRequest, layout: LayoutDep, jobs: JobsDep, runs: YoloRunsDep, settings: SettingsDep

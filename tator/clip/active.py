@@ -219,11 +219,16 @@ def rename_and_follow(
     return result
 
 
-def delete_and_forget(selections: ModelSelections, places: ClipPlaces, value: str) -> dict[str, Any]:
-    """Delete a head; if it was active, the selection is cleared."""
+def delete_and_forget(
+    selections: ModelSelections, registry: ModelRegistry, places: ClipPlaces, value: str
+) -> dict[str, Any]:
+    """Delete a head; if it was active, the selection is cleared and the backbone loaded for it is
+    unloaded (unless another selection still uses it)."""
     result = delete_classifier(places.classifiers, value)
     current = selections.get(SLOT)
     if current and current.meta.get("classifier_path") == result["rel_path"]:
         selections.clear(SLOT)
+        if all(other.spec.key != current.spec.key for other in selections.all().values()):
+            registry.unload(current.spec.key)
         log.info("classifier.deactivated reason=deleted rel_path=%s", result["rel_path"])
     return result

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 from tator.errors import ClipEncoderTypeUnsupported, ClipModelNotAllowed, TatorError
+from tator.runtime.catalog import CLIP_NAME_ALIASES
 from tator.runtime.loaders import ModelSpec
 from tator.storage.paths import PathGuard
-from tator.zoo.catalog import CLIP_NAME_ALIASES
 
 EncoderType = Literal["clip", "dinov3"]
 ENCODER_TYPES: tuple[str, ...] = ("clip", "dinov3")

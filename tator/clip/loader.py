@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from tator.runtime.catalog import resolve_clip_name
 from tator.runtime.device import module_bytes
 from tator.runtime.loaders import LoadedModel, ModelSpec
-from tator.zoo.catalog import resolve_clip_name
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Dinov3Handle:
 
 def load_clip(spec: ModelSpec, device: str) -> LoadedModel:
     """Load family `clip` onto `device`; `spec.source` is a local directory, a Hugging Face id, or an OpenAI
-    name such as `ViT-B/32` (see `tator.zoo.catalog.CLIP_NAME_ALIASES`)."""
+    name such as `ViT-B/32` (see `tator.runtime.catalog.CLIP_NAME_ALIASES`)."""
     import transformers
 
     tf: Any = transformers

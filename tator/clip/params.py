@@ -11,7 +11,9 @@ KIND = "clip.train"
 
 class ClipTrainRequest(BaseModel):
     """Form (or JSON) fields of `/clip/train`. The reference's UI sends ~80 fields; those not modelled here
-    are ignored, and empty strings mean "default". Booleans may arrive as "true"/"false"."""
+    are ignored, and empty strings mean "default". Booleans may arrive as "true"/"false". Of the contract's
+    named options, `device_override` is carried out and `staged_temp_dir` / `hard_example_mining` are
+    refused (`training_option_unsupported`) rather than ignored."""
 
     model_config = ConfigDict(
         extra="ignore",
@@ -97,6 +99,10 @@ class ClipTrainRequest(BaseModel):
     logit_adjustment_inference: bool = Field(
         default=False, description="Store the head so that inference subtracts the training class prior."
     )
+    # placement and refused options
+    device_override: str = Field(default="", description="cpu, cuda or cuda:N pins the job; empty: scheduler's choice")
+    staged_temp_dir: str = Field(default="", description="refused when set: server paths are not accepted")
+    hard_example_mining: bool = Field(default=False, description="refused when true: not implemented here")
 
     @model_validator(mode="before")
     @classmethod
@@ -125,6 +131,7 @@ class ClipTrainPlan(BaseModel):
     dataset_source: Literal["registry", "upload"]
     dataset_path: str  # the dataset's folder (an upload's staging folder, removed when the job ends)
     cache_dir: str  # the shared embedding cache
+    cache_max_bytes: int  # its byte bound (least recently used evicted; 0 caches nothing)
     classes: list[str]
     encoder_type: Literal["clip", "dinov3"]
     backbone_name: str

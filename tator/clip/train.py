@@ -41,12 +41,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClipRoots:
-    """Where training publishes and caches: heads and labelmaps, the embedding cache, upload staging."""
+    """Where training reads and writes: published heads and labelmaps, the embedding cache (and its byte
+    bound), upload staging."""
 
     classifiers: Path
     labelmaps: Path
     cache: Path
     staging: Path
+    cache_max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,9 @@ def _train(plan: ClipTrainPlan, ctx: JobContext, annotations: DatasetAnnotations
         ctx.log(f"dropped classes with fewer than {req.min_per_class} boxes: {[plan.classes[c] for c in dropped]}")
     timings["crops_s"] = time.perf_counter() - started
     backbone = Backbone(plan.encoder_type, plan.backbone_name, plan.backbone_source)
-    cache = EmbeddingCache(Path(plan.cache_dir), backbone_fingerprint(backbone),
-                           f"padded_square:{req.crop_padding:.4f}", enabled=req.reuse_embeddings)  # fmt: skip
+    recipe = f"padded_square:{req.crop_padding:.4f}"
+    cache = EmbeddingCache(Path(plan.cache_dir), backbone_fingerprint(backbone), recipe,
+                           enabled=req.reuse_embeddings, max_bytes=plan.cache_max_bytes)  # fmt: skip
     with ctx.models.use(backbone.spec, exclusive=False) as handle:
         info, device = encoder_info(handle), str(handle.device)
         ctx.log(f"embedding {sum(len(p.boxes) for p in plans)} crops from {len(plans)} images with {backbone.source}")

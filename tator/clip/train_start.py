@@ -19,22 +19,36 @@ from tator.clip.staging import UploadedFile, stage_upload
 from tator.clip.train import CLIP_TRAIN, ClipRoots
 from tator.datasets.formats.model import DatasetAnnotations
 from tator.datasets.training import resolve_training_dataset
-from tator.errors import ClipTooFewClasses, DatasetPathsUnresolved, InvalidId, UploadFilenameInvalid
+from tator.errors import (
+    ClipTooFewClasses,
+    DatasetPathsUnresolved,
+    DeviceUnavailable,
+    InvalidId,
+    TrainingOptionUnsupported,
+    UploadFilenameInvalid,
+)
 from tator.jobs.manager import JobManager
+from tator.jobs.placement import PlacementErrors, requested_device
 from tator.jobs.types import JobRecord
 from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
 from tator.storage.paths import check_id
 
 log = logging.getLogger(__name__)
+PLACEMENT = PlacementErrors(DeviceUnavailable)
 
 STALE_STAGING_S = 24 * 3600
 _STRIP_SUFFIXES = (".npz", ".pkl", ".joblib", ".txt")
 
 
-def clip_roots(layout: Layout) -> ClipRoots:
+def embedding_cache_root(layout: Layout) -> Path:
+    return layout.root("clip_uploads") / "embeddings"
+
+
+def clip_roots(layout: Layout, cache_max_bytes: int) -> ClipRoots:
     uploads = layout.root("clip_uploads")
-    return ClipRoots(layout.root("classifiers"), layout.root("labelmaps"), uploads / "embeddings", uploads / "staging")
+    return ClipRoots(layout.root("classifiers"), layout.root("labelmaps"), embedding_cache_root(layout),
+                     uploads / "staging", cache_max_bytes)  # fmt: skip
 
 
 def _stem(filename: str, default: str, what: str) -> str:
@@ -70,6 +84,21 @@ def _sweep_staging(staging: Path) -> None:
             continue
 
 
+def job_device(request: ClipTrainRequest, gpus: Sequence[str]) -> str | None:
+    """Refuse the options this server does not carry out; the device `device_override` pins (None: any)."""
+    if request.staged_temp_dir:
+        raise TrainingOptionUnsupported("server paths are not accepted", option="staged_temp_dir")
+    if request.hard_example_mining:
+        raise TrainingOptionUnsupported("hard-example mining is not implemented here", option="hard_example_mining")
+    asked = request.device_override.strip().lower()
+    if asked in ("", "auto"):
+        return None
+    kind, _, index = asked.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise TrainingOptionUnsupported("device_override must be cpu, cuda or cuda:N", option="device_override")
+    return requested_device(kind, [int(index)] if index else None, gpus=gpus, errors=PLACEMENT)
+
+
 def start_training(
     request: ClipTrainRequest,
     files: Sequence[UploadedFile],
@@ -79,16 +108,18 @@ def start_training(
     base_models: Callable[[], dict[str, str]],
     tiny: bool,
     max_upload_bytes: int,
+    cache_max_bytes: int,
 ) -> JobRecord:
     """Validate, stage and queue; returns the queued job record."""
     if request.images_path_native or request.labels_path_native or request.labelmap_path_native:
         raise DatasetPathsUnresolved("server paths are not accepted: register the dataset and send dataset_id")
+    device = job_device(request, jobs.gpu_devices)
     # DINOv3 is named by encoder_model only: the UI also sends its CLIP choice in clip_model_name.
     dino = request.encoder_type.strip().lower() == "dinov3"
     name = request.encoder_model if dino else (request.clip_model_name or request.encoder_model)
     backbone = resolve_backbone(request.encoder_type, name, base_models=base_models(), tiny=tiny,
                                 data_dir=layout.uploads_dir)  # fmt: skip
-    roots, job_id = clip_roots(layout), uuid.uuid4().hex
+    roots, job_id = clip_roots(layout, cache_max_bytes), uuid.uuid4().hex
     cleanup: Path | None = None
     if request.dataset_id:
         dataset = resolve_training_dataset(layout, request.dataset_id, None)
@@ -105,11 +136,11 @@ def start_training(
         model_stem = _stem(request.model_filename, default, "model_filename")
         plan = ClipTrainPlan(
             request=request, dataset_id=dataset_id, dataset_source=source, dataset_path=str(dataset_path),
-            cache_dir=str(roots.cache), classes=list(annotations.classes),
+            cache_dir=str(roots.cache), cache_max_bytes=roots.cache_max_bytes, classes=list(annotations.classes),
             encoder_type=backbone.encoder_type, backbone_name=backbone.name, backbone_source=backbone.source,
             model_stem=model_stem, labelmap_stem=_stem(request.labelmap_filename, model_stem, "labelmap_filename"),
         )  # fmt: skip
-        return jobs.submit_kind(CLIP_TRAIN, plan, job_id=job_id)
+        return jobs.submit_kind(CLIP_TRAIN, plan, device=device, job_id=job_id)
     except BaseException:
         if cleanup is not None:
             remove_tree(cleanup)

@@ -29,6 +29,7 @@ from tator.errors import CropZipJobNotFound, CropZipTooLarge, InvalidId
 from tator.runtime.images import ImageLimits, decode_base64_image
 from tator.storage.files import atomic_write_json, remove_tree
 from tator.storage.paths import PathGuard
+from tator.vision.boxes import clip_xyxy, xywh_to_xyxy
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ def init_job(root: Path) -> dict[str, str]:
 
 def _crop(pixels: Any, box: CropBox) -> Image.Image | None:
     height, width = pixels.shape[:2]
-    left, top = max(0, min(round(box.x), width)), max(0, min(round(box.y), height))
-    right, bottom = max(0, min(round(box.x + box.width), width)), max(0, min(round(box.y + box.height), height))
+    xyxy = clip_xyxy(xywh_to_xyxy((box.x, box.y, box.width, box.height)), width, height)[0]
+    left, top, right, bottom = (round(float(v)) for v in xyxy)
     if right <= left or bottom <= top:
         return None
     return Image.fromarray(pixels[top:bottom, left:right])

@@ -236,6 +236,13 @@ from tator.errors.sam import (
     SlotNotFound,
     TextPromptRequired,
 )
+from tator.errors.training import (
+    RfdetrCudaDevicesUnavailable,
+    TrainingOptionUnsupported,
+    YoloCudaDevicesUnavailable,
+    YoloMpsUnavailable,
+    YoloOnnxExportUnavailable,
+)
 
 
 def all_error_classes() -> list[type[TatorError]]:
@@ -471,4 +478,9 @@ __all__ = [
     "QwenCachePurgeBlocked",
     "QwenSettingsInvalid",
     "all_error_classes",
+    "TrainingOptionUnsupported",
+    "YoloOnnxExportUnavailable",
+    "YoloMpsUnavailable",
+    "YoloCudaDevicesUnavailable",
+    "RfdetrCudaDevicesUnavailable",
 ]

@@ -104,6 +104,11 @@ class JobManager(Reporting):
             self.recover()
 
     # --- submission -------------------------------------------------------------------------------
+    @property
+    def gpu_devices(self) -> list[str]:
+        """The CUDA devices heavy jobs may be placed on ("cuda:0", ...); empty on a CPU-only server."""
+        return list(self._slots.gpu_devices)
+
     def submit(
         self,
         kind: str,

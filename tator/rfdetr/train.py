@@ -76,6 +76,18 @@ class RfdetrTrainRequest(BaseModel):
     early_stopping_patience: int = Field(
         default=10, ge=1, description="Epochs without improvement before early stopping."
     )
+    workers: int = Field(default=0, ge=0, le=32, description="dataloader worker processes (0: load in the job)")
+    devices: list[int] | None = Field(
+        default=None, description="one CUDA device index to pin the job to (multi-GPU is refused)"
+    )
+    multi_scale: bool | None = Field(default=None, description="random training scales per batch (None: rfdetr's)")
+    expanded_scales: bool | None = Field(default=None, description="a wider range of scales (None: rfdetr's)")
+    pretrain_weights: str | None = Field(
+        default=None, description="refused: server paths are not accepted; choose a variant or from_scratch"
+    )
+    augmentations: dict[str, Any] = Field(
+        default_factory=dict, description="refused when not empty: RF-DETR training takes no augmentation options"
+    )
     accept_tos: bool = Field(
         default=False,
         description="Must be true: acknowledges the model library's licence (Ultralytics AGPL-3.0 / RF-DETR).",
@@ -165,20 +177,29 @@ def _train(plan: RfdetrTrainPlan, ctx: JobContext) -> dict[str, Any]:
     if req.resolution:
         kwargs["resolution"] = req.resolution
     model = getattr(rfdetr, plan.model_class)(**kwargs)
+    ctx.progress(0.0, "training", phase="train")
+    hooks = JobProgressHooks(ctx, req.epochs)
+    with training_hooks(hooks):
+        model.train(**train_options(plan, staged, ctx.run_dir, ctx.device))
+    ctx.checkpoint()
+    return _keep_outputs(ctx, hooks.series)
+
+
+def train_options(plan: RfdetrTrainPlan, staged: Path, run_dir: Path, device: str) -> dict[str, Any]:
+    """RF-DETR's `train()` arguments: every request option that reaches the trainer, nothing dropped."""
+    req = plan.request
     options: dict[str, Any] = {
-        "dataset_dir": str(staged), "output_dir": str(ctx.run_dir), "epochs": req.epochs, "batch_size": req.batch,
-        "grad_accum_steps": req.grad_accum, "num_workers": 0, "device": ctx.device, "tensorboard": False,
+        "dataset_dir": str(staged), "output_dir": str(run_dir), "epochs": req.epochs, "batch_size": req.batch,
+        "grad_accum_steps": req.grad_accum, "num_workers": req.workers, "device": device, "tensorboard": False,
         "use_ema": req.use_ema, "progress_bar": None, "seed": req.seed, "early_stopping": req.early_stopping,
         "early_stopping_patience": req.early_stopping_patience, "class_names": plan.labelmap,
     }  # fmt: skip
     if req.lr:
         options["lr"] = req.lr
-    ctx.progress(0.0, "training", phase="train")
-    hooks = JobProgressHooks(ctx, req.epochs)
-    with training_hooks(hooks):
-        model.train(**options)
-    ctx.checkpoint()
-    return _keep_outputs(ctx, hooks.series)
+    for name in ("multi_scale", "expanded_scales"):
+        if getattr(req, name) is not None:
+            options[name] = getattr(req, name)
+    return options
 
 
 def _keep_outputs(ctx: JobContext, series: list[dict[str, float]]) -> dict[str, Any]:

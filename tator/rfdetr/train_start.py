@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tator.datasets.training import resolve_training_dataset
-from tator.errors import RfdetrSegRequiresPolygons, RfdetrTosRequired, RfdetrVariantUnknown
+from tator.errors import (
+    RfdetrCudaDevicesUnavailable,
+    RfdetrSegRequiresPolygons,
+    RfdetrTosRequired,
+    RfdetrVariantUnknown,
+    TrainingOptionUnsupported,
+)
 from tator.jobs.manager import JobManager
+from tator.jobs.placement import PlacementErrors, requested_device
 from tator.jobs.types import JobRecord
 from tator.rfdetr.loader import VARIANTS
 from tator.rfdetr.train import RFDETR_TRAIN, RfdetrTrainPlan, RfdetrTrainRequest
 from tator.runtime.active_runs import ActiveRuns
 from tator.storage.layout import Layout
+
+PLACEMENT = PlacementErrors(RfdetrCudaDevicesUnavailable)
 
 
 def start_training(
@@ -27,6 +36,7 @@ def start_training(
     """Validate, plan and queue; returns the queued job (its id is also the run id)."""
     if not request.accept_tos:
         raise RfdetrTosRequired("set accept_tos to true to acknowledge the RF-DETR and weights licences")
+    device = job_device(request, jobs.gpu_devices)
     seg_error = RfdetrSegRequiresPolygons if request.task == "segment" else None
     dataset = resolve_training_dataset(layout, request.dataset_id, request.dataset_root, seg_error=seg_error)
     model_class, weights = plan_model(request, base_models=base_models, offline=offline)
@@ -39,7 +49,17 @@ def start_training(
         model_class=model_class,
         pretrain_weights=weights,
     )
-    return runs.submit(jobs, RFDETR_TRAIN, plan)
+    return runs.submit(jobs, RFDETR_TRAIN, plan, device=device)
+
+
+def job_device(request: RfdetrTrainRequest, gpus: Sequence[str]) -> str | None:
+    """Refuse the contract's options this server does not carry out, and place the job (None: scheduler)."""
+    if request.pretrain_weights:
+        raise TrainingOptionUnsupported("server paths are not accepted: choose a variant or from_scratch",
+                                        option="pretrain_weights")  # fmt: skip
+    if request.augmentations:
+        raise TrainingOptionUnsupported("RF-DETR training takes no augmentation options", option="augmentations")
+    return requested_device("auto", request.devices, gpus=gpus, errors=PLACEMENT)
 
 
 def plan_model(

@@ -1,7 +1,7 @@
 """Trained runs of one detector family and which of them is active, the same way for every family.
 
 The active run is a persisted selection (slot = family); the model itself loads lazily through the
-registry on the next predict. Deleting the active run clears the selection and unloads the model.
+registry on the next predict. Deleting a run clears the selection (when active) and unloads its model.
 """
 
 from __future__ import annotations
@@ -141,10 +141,11 @@ class ActiveRuns:
             runs.append(row | {"is_active": record["run_id"] == active_id})
         return runs
 
-    def submit(self, jobs: JobManager, kind: JobKind, plan: BaseModel) -> JobRecord:
-        """Queue a heavy job whose id is also its run id and whose run dir is the run's directory."""
+    def submit(self, jobs: JobManager, kind: JobKind, plan: BaseModel, *, device: str | None = None) -> JobRecord:
+        """Queue a heavy job whose id is also its run id and whose run dir is the run's directory;
+        `device` pins it (None: a free GPU, else the CPU pool)."""
         job_id = uuid.uuid4().hex
-        return jobs.submit_kind(kind, plan, run_dir=self.store.path(job_id), job_id=job_id)
+        return jobs.submit_kind(kind, plan, device=device, run_dir=self.store.path(job_id), job_id=job_id)
 
     def finish(self, run_id: str, record: dict[str, Any], *, auto_activate: bool) -> dict[str, Any]:
         """The completion step of a training run (in the server): run.json says succeeded (its first
@@ -164,15 +165,18 @@ class ActiveRuns:
         return {key: record.get(key) for key in keys} | {"run_id": run_id}
 
     def delete(self, run_id: str) -> dict[str, str]:
-        """Delete a run; if it was active, clear the selection and drop the loaded model. A run whose job
-        is still queued or running is refused (cancel the job first)."""
-        self.store.existing(run_id)
+        """Delete a run: clear the selection if it was active and drop every loaded model of its weights
+        (active or not: a run activated earlier may still be resident). A run whose job is still queued
+        or running is refused (cancel the job first)."""
+        run_dir = self.store.existing(run_id).resolve()
         if self._is_busy(run_id):
             raise RunBusy(f"run {run_id} is still being written by its job; cancel the job first", run_id=run_id)
         selection = self._selections.get(self.family.family)
         if selection is not None and selection.meta.get("run_id") == run_id:
             self._selections.clear(self.family.family)
-            self._registry.unload(selection.spec.key)
+        self._registry.unload_where(
+            lambda spec: spec.family == self.family.family and run_dir in Path(spec.source).resolve().parents
+        )
         self.store.delete(run_id)
         return {"status": "deleted", "run_id": run_id}
 

@@ -201,6 +201,14 @@ class ModelRegistry:
         self._finish_evictions([entry])
         return True
 
+    def unload_where(self, matches: Callable[[ModelSpec], bool]) -> list[str]:
+        """Drop every loaded model whose spec `matches` (e.g. all weights inside a deleted run) and
+        return the keys dropped. Leased models are freed when their lease ends."""
+        with self._state:
+            entries = [self._retire(key) for key, e in list(self._entries.items()) if matches(e.spec)]
+        self._finish_evictions(entries)
+        return [e.spec.key for e in entries]
+
     def unload_all(self) -> list[str]:
         """Drop every loaded model (selections are untouched) and return the keys dropped."""
         with self._state:

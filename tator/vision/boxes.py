@@ -14,24 +14,37 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 
 
-def xyxy_to_xywh(boxes: FloatArray) -> FloatArray:
+BoxArray = npt.NDArray[np.floating[Any]]
+BoxLike = npt.ArrayLike
+
+
+def _boxes(boxes: BoxLike) -> BoxArray:
+    """An N x 4 copy: float32 arrays (detector outputs) stay float32, anything else (annotation files'
+    coordinates, python floats) is computed in float64 so a read-write round trip keeps every digit."""
+    array = np.asarray(boxes)
+    if array.dtype == np.float32:
+        return array.astype(np.float32, copy=True).reshape(-1, 4)
+    return array.astype(np.float64).reshape(-1, 4)
+
+
+def xyxy_to_xywh(boxes: BoxLike) -> BoxArray:
     """[x1, y1, x2, y2] -> [x, y, w, h] (top-left + size), both in pixels."""
-    out = np.asarray(boxes, dtype=np.float32).copy().reshape(-1, 4)
+    out = _boxes(boxes)
     out[:, 2:] -= out[:, :2]
     return out
 
 
-def xywh_to_xyxy(boxes: FloatArray) -> FloatArray:
+def xywh_to_xyxy(boxes: BoxLike) -> BoxArray:
     """[x, y, w, h] -> [x1, y1, x2, y2], both in pixels."""
-    out = np.asarray(boxes, dtype=np.float32).copy().reshape(-1, 4)
+    out = _boxes(boxes)
     out[:, 2:] += out[:, :2]
     return out
 
 
-def xyxy_to_yolo(boxes: FloatArray, width: int, height: int) -> FloatArray:
+def xyxy_to_yolo(boxes: BoxLike, width: int, height: int) -> BoxArray:
     """Pixel xyxy -> YOLO-normalised [cx, cy, w, h] in 0..1."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = np.stack(
+    b = _boxes(boxes)
+    return np.stack(
         [
             (b[:, 0] + b[:, 2]) / 2 / width,
             (b[:, 1] + b[:, 3]) / 2 / height,
@@ -40,20 +53,20 @@ def xyxy_to_yolo(boxes: FloatArray, width: int, height: int) -> FloatArray:
         ],
         axis=1,
     )
-    return out.astype(np.float32)
 
 
-def yolo_to_xyxy(boxes: FloatArray, width: int, height: int) -> FloatArray:
+def yolo_to_xyxy(boxes: BoxLike, width: int, height: int) -> BoxArray:
     """YOLO-normalised [cx, cy, w, h] -> pixel xyxy."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    half_w, half_h = b[:, 2] * width / 2, b[:, 3] * height / 2
-    cx, cy = b[:, 0] * width, b[:, 1] * height
-    return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1).astype(np.float32)
+    b = _boxes(boxes)
+    cx, cy, half_w, half_h = b[:, 0], b[:, 1], b[:, 2] / 2, b[:, 3] / 2
+    return np.stack(
+        [(cx - half_w) * width, (cy - half_h) * height, (cx + half_w) * width, (cy + half_h) * height], axis=1
+    )
 
 
-def clip_xyxy(boxes: FloatArray, width: int, height: int) -> FloatArray:
+def clip_xyxy(boxes: BoxLike, width: int, height: int) -> BoxArray:
     """Clip pixel xyxy boxes to the image."""
-    out = np.asarray(boxes, dtype=np.float32).copy().reshape(-1, 4)
+    out = _boxes(boxes)
     out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
     out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
     return out

@@ -25,7 +25,7 @@ from tator.runtime.active_runs import ActiveRuns
 from tator.storage.files import atomic_write_json, atomic_write_text
 from tator.storage.runs import RUN_RECORD
 from tator.yolo.graft_plan import KIND, MODEL_YAML_NAME, HeadGraftPlan, append_audit, run_record
-from tator.yolo.train import YoloTrainResult, epoch_callbacks, keep_outputs, stage_dataset, trainer_args
+from tator.yolo.train import YoloTrainResult, epoch_callbacks, export_onnx, keep_outputs, stage_dataset, trainer_args
 
 if TYPE_CHECKING:
     import torch
@@ -127,6 +127,8 @@ def _graft(plan: HeadGraftPlan, ctx: JobContext) -> dict[str, Any]:
     write_model_yaml(ctx.run_dir / MODEL_YAML_NAME, merged)
     sanity = sanity_check(best, dataset, len(plan.labelmap), plan.request.img_size)
     ctx.log(f"merged; base outputs identical; sanity {sanity}")
+    if plan.request.export_onnx:
+        result["onnx_path"] = str(export_onnx(best, plan.request.img_size, ctx))
     return {**result, "labelmap": plan.labelmap, "new_classes": plan.new_classes,
             "base_outputs_identical": identical, "sanity": sanity}  # fmt: skip
 

@@ -40,6 +40,7 @@ from tator.jobs.manager import JobManager
 from tator.runtime.active_runs import ActiveRuns, training_run_record
 from tator.storage.layout import Layout
 from tator.storage.paths import check_id
+from tator.yolo.train import YoloJobOptions
 
 KIND = "yolo.head_graft"
 AUDIT_NAME = "head_graft_audit.jsonl"
@@ -65,8 +66,8 @@ class HeadGraftDryRunRequest(BaseModel):
     )
 
 
-class HeadGraftRequest(HeadGraftDryRunRequest):
-    """The reference's extra fields (workers, accelerator, devices, export_onnx) are accepted and ignored."""
+class HeadGraftRequest(HeadGraftDryRunRequest, YoloJobOptions):
+    """The reference's extra fields (workers, accelerator, devices, export_onnx) are honoured or refused."""
 
     run_name: str | None = Field(
         default=None, description="Display name of the run (default: derived from the dataset)."

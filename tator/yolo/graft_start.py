@@ -12,6 +12,7 @@ from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
 from tator.yolo.graft_job import YOLO_HEAD_GRAFT
 from tator.yolo.graft_plan import HeadGraftRequest, append_audit, prepare, run_record
+from tator.yolo.train_start import job_device
 
 
 def start_graft(
@@ -20,6 +21,7 @@ def start_graft(
     """Validate, plan and queue a graft; the job id is the run id. A refusal writes nothing."""
     if not request.accept_tos:
         raise YoloTosRequired("head graft trains with Ultralytics (AGPL-3.0): set accept_tos to true")
+    device = job_device(request, jobs.gpu_devices)
     plan, _dataset = prepare(request, layout=layout, runs=runs, jobs=jobs, offline=offline)
     run_dir = runs.store.path(plan.run_id)
     try:
@@ -29,7 +31,7 @@ def start_graft(
     try:
         runs.store.write(plan.run_id, run_record(plan, "queued", created_at=time.time()))
         append_audit(run_dir, "status", status="queued", job_id=plan.run_id, warnings=plan.warnings)
-        return jobs.submit_kind(YOLO_HEAD_GRAFT, plan, run_dir=run_dir, job_id=plan.run_id)
+        return jobs.submit_kind(YOLO_HEAD_GRAFT, plan, device=device, run_dir=run_dir, job_id=plan.run_id)
     except BaseException:
         remove_tree(run_dir)
         raise

@@ -15,6 +15,7 @@ YOLO_RUNS = RunFamily(
     weights=("best.pt",),
     kept_files=(
         "best.pt",
+        "best.onnx",
         "results.csv",
         "args.yaml",
         "data.yaml",

@@ -43,7 +43,23 @@ BOOL_OPTIONS = frozenset({"rect", "cos_lr"})
 TRAIN_OPTIONS = frozenset({*TRAIN_OPTION_RANGES, *BOOL_OPTIONS, "optimizer"})
 
 
-class YoloTrainRequest(BaseModel):
+class YoloJobOptions(BaseModel):
+    """Contract fields every YOLO training job takes (plain training and head graft); each is carried out
+    or refused with a code before anything is queued, never silently dropped."""
+
+    workers: int = Field(default=0, ge=0, le=32, description="dataloader worker processes (0: load in the job)")
+    accelerator: Literal["auto", "cuda", "mps", "cpu"] = Field(
+        default="auto", description="auto: a free GPU, else the CPU; cpu pins the CPU; mps is refused"
+    )
+    devices: list[int] | None = Field(
+        default=None, description="one CUDA device index to pin the job to (multi-GPU is refused)"
+    )
+    export_onnx: bool = Field(
+        default=False, description="also export best.onnx into the run (and its download); needs the onnx package"
+    )
+
+
+class YoloTrainRequest(YoloJobOptions):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
@@ -79,6 +95,9 @@ class YoloTrainRequest(BaseModel):
     batch: int = Field(default=16, ge=1, le=1024, description="Images per batch.")
     seed: int = Field(default=0, description="Random seed.")
     patience: int = Field(default=100, ge=0, description="Epochs without improvement before stopping early (0: never).")
+    base_weights: str | None = Field(
+        default=None, description="refused: server paths are not accepted; continue a trained run with base_run_id"
+    )
     accept_tos: bool = Field(
         default=False,
         description="Must be true: acknowledges the model library's licence (Ultralytics AGPL-3.0 / RF-DETR).",
@@ -217,7 +236,24 @@ def _train(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Any]:
     req = plan.request
     model.train(**trainer_args(data_yaml, req, ctx, offline=plan.offline), **req.augmentations)
     ctx.checkpoint()  # a cancel stops ultralytics between batches; the job still ends as cancelled
-    return keep_outputs(ctx.run_dir, ctx)
+    result = keep_outputs(ctx.run_dir, ctx)
+    if req.export_onnx:
+        result["onnx_path"] = str(export_onnx(ctx.run_dir / "best.pt", req.img_size, ctx))
+    return result
+
+
+def export_onnx(weights: Path, img_size: int, ctx: JobContext) -> Path:
+    """Export trained weights to `<stem>.onnx` beside them (ultralytics' exporter, no simplification)."""
+    import ultralytics
+
+    ctx.progress(1.0, "exporting ONNX", phase="export")
+    model: Any = ultralytics.YOLO(str(weights))  # type: ignore[attr-defined]
+    exported = Path(model.export(format="onnx", imgsz=img_size, simplify=False, device=ultralytics_device(ctx.device)))
+    target = weights.with_suffix(".onnx")
+    if exported != target:
+        shutil.move(exported, target)
+    ctx.log(f"exported {target.name} ({target.stat().st_size} bytes)")
+    return target
 
 
 def _callbacks(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Callable[[Any], None]]:
@@ -315,13 +351,14 @@ class TrainSettings(Protocol):
     batch: int
     seed: int
     patience: int
+    workers: int
 
 
 def trainer_args(data_yaml: Path, req: TrainSettings, ctx: JobContext, *, offline: bool) -> dict[str, Any]:
-    """The ultralytics `train()` arguments every YOLO job shares: the run's own paths, no dataloader
-    workers, no plots, AMP only on CUDA and only online (its check downloads weights)."""
+    """The ultralytics `train()` arguments every YOLO job shares: the run's own paths, the requested
+    dataloader workers, no plots, AMP only on CUDA and only online (its check downloads weights)."""
     return {
-        "data": str(data_yaml), "epochs": req.epochs, "imgsz": req.img_size, "batch": req.batch, "workers": 0,
+        "data": str(data_yaml), "epochs": req.epochs, "imgsz": req.img_size, "batch": req.batch, "workers": req.workers,
         "device": ultralytics_device(ctx.device), "amp": ctx.device.startswith("cuda") and not offline,
         "plots": False, "seed": req.seed, "patience": req.patience, "project": str(ctx.run_dir), "name": "train",
         "exist_ok": True, "verbose": False,

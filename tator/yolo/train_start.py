@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tator.datasets.training import resolve_training_dataset
-from tator.errors import YoloSegRequiresPolygons, YoloTosRequired, YoloVariantUnknown
+from tator.errors import (
+    TrainingOptionUnsupported,
+    YoloCudaDevicesUnavailable,
+    YoloMpsUnavailable,
+    YoloOnnxExportUnavailable,
+    YoloSegRequiresPolygons,
+    YoloTosRequired,
+    YoloVariantUnknown,
+)
 from tator.jobs.manager import JobManager
+from tator.jobs.placement import PlacementErrors, requested_device
 from tator.jobs.types import JobRecord
 from tator.runtime.active_runs import ActiveRuns
 from tator.storage.layout import Layout
 from tator.yolo.service import VARIANTS
-from tator.yolo.train import YOLO_TRAIN, YoloTrainPlan, YoloTrainRequest
+from tator.yolo.train import YOLO_TRAIN, YoloJobOptions, YoloTrainPlan, YoloTrainRequest
+
+PLACEMENT = PlacementErrors(YoloCudaDevicesUnavailable, YoloMpsUnavailable)
 
 
 def start_training(
@@ -27,6 +39,10 @@ def start_training(
     """Validate, plan and queue; returns the queued job (its id is also the run id)."""
     if not request.accept_tos:
         raise YoloTosRequired("training uses Ultralytics (AGPL-3.0): set accept_tos to true to acknowledge it")
+    if request.base_weights:
+        raise TrainingOptionUnsupported("server paths are not accepted: continue a run with base_run_id",
+                                        option="base_weights")  # fmt: skip
+    device = job_device(request, jobs.gpu_devices)
     seg_error = YoloSegRequiresPolygons if request.task == "segment" else None
     dataset = resolve_training_dataset(layout, request.dataset_id, request.dataset_root, seg_error=seg_error)
     source, notes = model_source(request, runs=runs, base_models=base_models, offline=offline)
@@ -40,7 +56,17 @@ def start_training(
         offline=offline,
         notes=notes,
     )
-    return runs.submit(jobs, YOLO_TRAIN, plan)
+    return runs.submit(jobs, YOLO_TRAIN, plan, device=device)
+
+
+def job_device(options: YoloJobOptions, gpus: Sequence[str]) -> str | None:
+    """Refuse what this server cannot do (ONNX export without the onnx package, MPS, several GPUs) and
+    return the device the job is pinned to (None: the scheduler's choice)."""
+    if options.export_onnx and importlib.util.find_spec("onnx") is None:
+        raise YoloOnnxExportUnavailable(
+            "export_onnx needs the onnx package, which is not installed on this server", option="export_onnx"
+        )
+    return requested_device(options.accelerator, options.devices, gpus=gpus, errors=PLACEMENT)
 
 
 def model_source(

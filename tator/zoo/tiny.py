@@ -154,3 +154,22 @@ def ensure_tiny_zoo(dest: Path, *, seed: int = 0) -> dict[str, Path]:
     if found is None:
         raise RuntimeError(f"tiny zoo at {dest} has no valid manifest after building it")
     return found
+
+
+# Family -> the tiny-zoo entry that stands in for its hub base model (`tator.runtime.catalog.HUB_BASE_MODELS`).
+TINY_FOR_FAMILY: dict[str, str] = {
+    "yolo": "yolo",
+    "rfdetr": "rfdetr",
+    "sam3": "sam3",
+    "sam3_tracker": "sam3_tracker",
+    "sam1": "sam1",
+    "clip": "clip",
+    "dinov3": "dinov3",
+    "qwen": "qwen3_vl",
+}
+
+
+def tiny_base_models(zoo_dir: Path) -> dict[str, str]:
+    """family -> `ModelSpec.source` of its tiny stand-in, building the zoo under `zoo_dir` on first use."""
+    zoo = ensure_tiny_zoo(zoo_dir)
+    return {family: str(zoo[entry]) for family, entry in TINY_FOR_FAMILY.items()}

@@ -69,5 +69,7 @@ def test_active_model_rules_persistence_and_predict(tmp_path: Path, tiny_embedde
         after = client.get("/clip/active_model").json()
         assert after["classifier_rel_path"] == "dino2.npz" and after["encoder_ready"], after
         assert client.post("/predict_base64", json={"image_base64": image}).json()["error"] is None
+        assert [m["family"] for m in client.get("/models").json()["items"]] == ["dinov3"]
         client.delete("/clip/classifiers", params={"rel_path": "dino2.npz"})
         assert client.get("/clip/active_model").json()["classifier_path"] is None
+        assert client.get("/models").json()["total"] == 0  # the deleted head's backbone is unloaded

@@ -71,6 +71,11 @@ def test_heads_beat_the_majority_baseline_and_reuse_the_cache(clip_client: TestC
     assert first["label_order"][-2:] == ["__bg_0", "__bg_1"] and len(first["confusion_matrix"]) == 5
     job = client.get("/clip/train").json()
     assert len(job) == 4 and {"epoch", "train_loss"} <= set(job[0]["metrics"][0])
+    size = client.get("/clip/cache_size").json()
+    assert size["files"] > 0 and 0 < size["bytes"] <= size["max_bytes"]
+    purged = client.post("/clip/cache/purge").json()
+    assert purged == {"status": "ok", "deleted_bytes": size["bytes"]}
+    assert client.get("/clip/cache_size").json() | {"max_bytes": 0} == {"bytes": 0, "files": 0, "max_bytes": 0}
 
 
 def test_published_head_is_listed_activated_and_classifies_new_images(clip_client: TestClient, tmp_path: Path) -> None:
@@ -150,6 +155,10 @@ def test_preflight_refusals_queue_nothing(clip_client: TestClient, tmp_path: Pat
         ({}, [], 400, "images_required"),
         ({}, one_files, 400, "labels_required"),
         ({"dataset_id": "shapes", "classifier_type": "svm"}, [], 422, ""),
+        ({"dataset_id": "shapes", "staged_temp_dir": "/tmp/x"}, [], 400, "training_option_unsupported"),
+        ({"dataset_id": "shapes", "hard_example_mining": "true"}, [], 400, "training_option_unsupported"),
+        ({"dataset_id": "shapes", "device_override": "tpu"}, [], 400, "training_option_unsupported"),
+        ({"dataset_id": "shapes", "device_override": "cuda:3"}, [], 400, "device_unavailable"),
     ]
     for form, files, status, code in cases:
         response = client.post("/clip/train", data=form, files=files or None)

@@ -148,6 +148,31 @@ def test_bad_run_ids_answer_invalid_run_id(detector_client: TestClient, run_id: 
     for family in ("yolo", "rfdetr"):
         response = detector_client.post(f"/{family}/active", json={"run_id": run_id})
         assert (response.status_code, response.json()["detail"]) == (400, "invalid_run_id"), family
+
+
+@pytest.mark.parametrize(("family", "weights"), [("yolo", "best.pt"), ("rfdetr", "checkpoint_best_total.pth")])
+def test_deleting_a_run_that_is_no_longer_active_unloads_it(
+    detector_client: TestClient, tiny_zoo: dict[str, Path], family: str, weights: str
+) -> None:
+    client = detector_client
+    root = Path(client.app.state.tator.layout.root(f"{family}_runs"))  # type: ignore[attr-defined]
+    make_run(root, "second", tiny_zoo[family], weights)
+    first = "run1" if family == "yolo" else "rf1"
+    for run_id in (first, "second"):  # both end up resident; `second` stays active
+        client.post(f"/{family}/active", json={"run_id": run_id})
+        assert client.post(f"/{family}/predict_full", json={"image_base64": image_b64(64, 64)}).status_code == 200
+    resident = [m["key"] for m in client.get("/models").json()["items"]]
+    assert len(resident) == 2
+    assert client.delete(f"/{family}/runs/{first}").json() == {"status": "deleted", "run_id": first}
+    left = [m["key"] for m in client.get("/models").json()["items"]]
+    assert len(left) == 1 and f"/second/{weights}" in left[0]
+    assert client.get(f"/{family}/active").json()["run_id"] == "second"
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300])
+def test_bad_run_ids(detector_client: TestClient, run_id: str) -> None:
+    response = detector_client.post("/yolo/active", json={"run_id": run_id})
+    assert response.status_code in (400, 404) and response.json()["detail"] in ("invalid_id", "yolo_run_not_found")
     missing = detector_client.post("/yolo/active", json={"run_id": "nope"})
     assert (missing.status_code, missing.json()["detail"]) == (404, "yolo_run_not_found")
 

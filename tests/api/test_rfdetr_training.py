@@ -20,6 +20,14 @@ def test_preflight_refusals(client: TestClient, settings: Settings, tmp_path: Pa
         ({"dataset_id": "nope", "accept_tos": True}, 404, "dataset_not_found"),
         ({"dataset_id": "shapes", "accept_tos": True, "task": "segment"}, 400, "rfdetr_seg_requires_polygons"),
         ({"dataset_id": "shapes", "accept_tos": True, "variant": "rfdetr-huge"}, 400, "rfdetr_variant_unknown"),
+        ({"dataset_id": "shapes", "accept_tos": True, "devices": [0]}, 400, "rfdetr_cuda_devices_unavailable"),
+        ({"dataset_id": "shapes", "accept_tos": True, "devices": [0, 1]}, 400, "training_option_unsupported"),
+        (
+            {"dataset_id": "shapes", "accept_tos": True, "pretrain_weights": "/w.pth"},
+            400,
+            "training_option_unsupported",
+        ),
+        ({"dataset_id": "shapes", "accept_tos": True, "augmentations": {"hsv": 1}}, 400, "training_option_unsupported"),
     ]
     for body, status, code in cases:
         response = client.post("/rfdetr/train/jobs", json=body)
@@ -54,3 +62,18 @@ def test_rfdetr_trains_end_to_end_and_is_activated(tiny_client: TestClient, tmp_
     assert active["run_id"] == job["job_id"] and active["labelmap"] == list(ds.labelmap)
     body = client.post("/rfdetr/predict_full", json={"image_base64": image_b64(96, 96), "conf": 0.0}).json()
     assert body["labelmap"] == list(ds.labelmap)
+
+
+def test_train_options_reach_the_rfdetr_trainer(tmp_path: Path) -> None:
+    from tator.rfdetr.train import RfdetrTrainPlan, RfdetrTrainRequest, train_options
+
+    request = RfdetrTrainRequest(dataset_id="d", workers=2, multi_scale=False, expanded_scales=False, lr=1e-4)
+    plan = RfdetrTrainPlan(request=request, dataset_id="d", dataset_label="d", labelmap=["a"], model_class="RFDETRNano",
+                           pretrain_weights=None)  # fmt: skip
+    options = train_options(plan, tmp_path / "ds", tmp_path, "cpu")
+    assert (options["num_workers"], options["multi_scale"], options["expanded_scales"]) == (2, False, False)
+    assert options["lr"] == 1e-4 and options["class_names"] == ["a"]
+    defaults = train_options(
+        plan.model_copy(update={"request": RfdetrTrainRequest(dataset_id="d")}), tmp_path, tmp_path, "cpu"
+    )
+    assert "multi_scale" not in defaults and "expanded_scales" not in defaults and defaults["num_workers"] == 0

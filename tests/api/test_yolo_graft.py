@@ -23,7 +23,7 @@ from tator.yolo import graft_checkpoint
 from tator.yolo.graft_job import base_outputs_identical
 from tator.zoo.synthetic import make_detection_dataset
 from tests.api.test_detectors import CLASSES, image_b64, make_run
-from tests.api.test_yolo_training import upload, wait_job
+from tests.api.test_yolo_training import option_refusals, upload, wait_job
 from tests.datasets.zips import zip_tree
 
 pytestmark = pytest.mark.executor_matrix  # `make test-ray` runs these on a Ray cluster too
@@ -102,6 +102,7 @@ def test_start_refusals_write_nothing(graft_client: TestClient, settings_graft: 
         ({**ok, "run_name": "base1"}, 409, "yolo_run_exists"),
         ({**ok, "run_name": "../taken"}, 409, "yolo_run_exists"),  # sanitised to "taken", made below
         ({**ok, "run_name": "///"}, 400, "invalid_id"),
+        *((body, status, code) for body, status, code in option_refusals(ok) if status != 422),
     ]
     (runs_dir(settings_graft) / "taken").mkdir()
     before.append("taken")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Iterator
@@ -46,6 +47,22 @@ def tiny_client(tmp_path: Path, tiny_zoo: dict[str, Path], tiny_zoo_dir: Path) -
         yield client
 
 
+def option_refusals(ok: dict[str, Any]) -> list[tuple[dict[str, Any], int, str]]:
+    """Contract options a CPU-only server without the onnx package refuses instead of ignoring."""
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**ok, "accelerator": "mps"}, 400, "yolo_mps_unavailable"),
+        ({**ok, "accelerator": "cuda"}, 400, "yolo_cuda_devices_unavailable"),
+        ({**ok, "devices": [0]}, 400, "yolo_cuda_devices_unavailable"),
+        ({**ok, "devices": [0, 1]}, 400, "training_option_unsupported"),
+        ({**ok, "accelerator": "cpu", "devices": [0]}, 400, "training_option_unsupported"),
+        ({**ok, "accelerator": "tpu"}, 422, None),
+        ({**ok, "workers": 99}, 422, None),
+    ]
+    if importlib.util.find_spec("onnx") is None:
+        cases.append(({**ok, "export_onnx": True}, 400, "yolo_onnx_export_unavailable"))
+    return cases
+
+
 def test_preflight_refusals_queue_nothing(client: TestClient, settings: Settings, tmp_path: Path) -> None:
     archive, _ = yolo_zip(tmp_path)
     upload(client, archive)
@@ -57,10 +74,13 @@ def test_preflight_refusals_queue_nothing(client: TestClient, settings: Settings
         ({"dataset_root": "/etc", "accept_tos": True}, 400, "invalid_relative_path"),
         ({"dataset_id": "shapes", "accept_tos": True, "task": "segment"}, 400, "yolo_seg_requires_polygons"),
         ({"dataset_id": "shapes", "accept_tos": True, "variant": "yolov99"}, 400, "yolo_variant_unknown"),
+        *option_refusals({"dataset_id": "shapes", "accept_tos": True}),
+        ({"dataset_id": "shapes", "accept_tos": True, "base_weights": "/x.pt"}, 400, "training_option_unsupported"),
     ]
     for body, status, code in cases:
         response = client.post("/yolo/train/jobs", json=body)
-        assert (response.status_code, response.json().get("detail")) == (status, code), (body, response.text)
+        detail = response.json().get("detail") if code else None  # FastAPI's 422 list shape has no code
+        assert (response.status_code, detail) == (status, code), (body, response.text)
     assert client.get("/yolo/train/jobs").json() == []
     assert not list((settings.uploads_dir / "yolo_runs").glob("*"))
     missing = client.get("/yolo/train/jobs/nope")
@@ -80,11 +100,13 @@ def test_train_from_scratch_autoactivates_and_predicts(tiny_client: TestClient, 
             "epochs": 2,
             "img_size": 64,
             "batch": 4,
+            "accelerator": "cpu",
         },
     )
     assert started.status_code == 200, started.text
     job = wait_job(client, f"/yolo/train/jobs/{started.json()['job_id']}")
     assert job["status"] == "succeeded", job["error"]
+    assert job["device"] == "cpu" and job["config"]["request"]["accelerator"] == "cpu"
     assert job["progress"] == 1.0 and [row["epoch"] for row in job["metrics"]] == [1, 2]
     assert "metrics/mAP50(B)" in job["metrics"][-1]
     run_id = job["job_id"]
@@ -196,3 +218,34 @@ def test_a_run_in_training_cannot_be_deleted(tiny_client: TestClient, tmp_path: 
     tiny_client.post(f"/yolo/train/jobs/{job['job_id']}/cancel")
     assert wait_job(tiny_client, f"/yolo/train/jobs/{job['job_id']}")["status"] == "cancelled"
     assert tiny_client.delete(f"/yolo/runs/{job['job_id']}").json()["status"] == "deleted"
+
+
+def test_trainer_arguments_carry_the_requested_workers(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from tator.jobs.context import JobContext
+    from tator.yolo.train import YoloTrainRequest, trainer_args
+
+    ctx = cast(JobContext, SimpleNamespace(run_dir=tmp_path, device="cpu"))  # all trainer_args reads
+    request = YoloTrainRequest(dataset_id="d", workers=3)
+    assert trainer_args(tmp_path / "data.yaml", request, ctx, offline=True)["workers"] == 3
+    assert trainer_args(tmp_path / "data.yaml", YoloTrainRequest(dataset_id="d"), ctx, offline=True)["workers"] == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="the onnx package is not installed")
+def test_export_onnx_puts_best_onnx_in_the_run_and_its_download(tiny_client: TestClient, tmp_path: Path) -> None:
+    client = tiny_client
+    archive, _ = yolo_zip(tmp_path)
+    upload(client, archive)
+    body = {"dataset_id": "shapes", "accept_tos": True, "from_scratch": True, "epochs": 1, "img_size": 64,
+            "batch": 4, "export_onnx": True}  # fmt: skip
+    started = client.post("/yolo/train/jobs", json=body)
+    job = wait_job(client, f"/yolo/train/jobs/{started.json()['job_id']}")
+    assert job["status"] == "succeeded", job["error"]
+    assert Path(job["result"]["onnx_path"]).name == "best.onnx" and Path(job["result"]["onnx_path"]).is_file()
+    import io
+    import zipfile
+
+    archive_bytes = client.get(f"/yolo/runs/{job['job_id']}/download").content
+    assert "best.onnx" in zipfile.ZipFile(io.BytesIO(archive_bytes)).namelist()

@@ -184,3 +184,14 @@ def test_unknown_family() -> None:
 def test_spec_key_includes_options() -> None:
     assert ModelSpec("yolo", "a.pt", (("imgsz", "640"),)).key == "yolo:a.pt;imgsz=640"
     assert ModelSpec("yolo", "a.pt", (("imgsz", "640"),)).option("imgsz") == "640"
+
+
+def test_unload_where_drops_only_matching_models() -> None:
+    registry, releases = make_registry(FakeLoader())
+    for name in ("runs/a/best.pt", "runs/b/best.pt", "runs/a/last.pt"):
+        registry.get(spec(name))
+    dropped = registry.unload_where(lambda s: s.source.startswith("runs/a/"))
+    assert sorted(dropped) == ["fake:runs/a/best.pt", "fake:runs/a/last.pt"]
+    assert [d.key for d in registry.describe()] == ["fake:runs/b/best.pt"]
+    assert releases == [1]
+    assert registry.unload_where(lambda s: False) == [] and releases == [1]

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from tator.errors import DetectorModeInvalid
 from tator.runtime.loaders import ModelSpec
-from tator.runtime.selections import ModelSelections
+from tator.runtime.selections import ModelSelections, default_detector, set_default_detector
 from tator.storage.db import Database, SelectionStore
 
 
@@ -29,3 +31,15 @@ def test_unload_keeps_selection_and_models_route_shows_both(client: TestClient) 
     body = client.get("/models").json()
     assert body["total"] == 0
     assert body["selected"]["detector"] == {"family": "fake", "source": "a", "key": "fake:a", "run_id": "r9"}
+
+
+def test_detector_default_is_a_persisted_preference_not_a_model(tmp_path: Path) -> None:
+    selections = ModelSelections(SelectionStore(Database(tmp_path / "db")))
+    assert default_detector(selections) == "rfdetr"
+    assert set_default_detector(selections, " YOLO ") == "yolo"
+    with pytest.raises(DetectorModeInvalid):
+        set_default_detector(selections, "sam")
+    reopened = ModelSelections(SelectionStore(Database(tmp_path / "db")))
+    assert default_detector(reopened) == "yolo"
+    assert reopened.all() == {}  # a preference is not a model selection
+    assert not list(tmp_path.rglob("*.json"))

@@ -39,3 +39,13 @@ def test_nms_is_per_class() -> None:
     scores = np.array([0.9, 0.8, 0.7], np.float32)
     classes = np.array([0, 0, 1])
     assert classwise_nms(boxes, scores, classes, 0.5).tolist() == [0, 2]
+
+
+def test_detector_boxes_stay_float32_and_annotation_boxes_keep_every_digit() -> None:
+    detector = np.array([[1.5, 2.5, 3.5, 4.5]], np.float32)
+    assert xyxy_to_xywh(detector).dtype == np.float32 and clip_xyxy(detector, 4, 4).dtype == np.float32
+    box = (123.456789012, 7.000000001, 300.123456789, 99.999999999)
+    assert xyxy_to_xywh(box).dtype == np.float64
+    assert xywh_to_xyxy(xyxy_to_xywh(box))[0].tolist() == pytest.approx(box, abs=1e-9)
+    yolo = xyxy_to_yolo(box, 641, 479)
+    assert yolo_to_xyxy(yolo, 641, 479)[0].tolist() == pytest.approx(box, abs=1e-9)

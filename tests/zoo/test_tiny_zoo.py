@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -246,28 +247,37 @@ def test_build_and_load_make_no_network_attempts(tmp_path: Path) -> None:
 
 def test_loader_modules_import_no_heavy_library() -> None:
     modules = ["tator.yolo.loader", "tator.rfdetr.loader", "tator.sam3.loader", "tator.clip.loader"]
-    modules += ["tator.qwen.loader", "tator.zoo.tiny", "tator.zoo.catalog", "tator.zoo.synthetic"]
+    modules += ["tator.qwen.loader", "tator.zoo.tiny", "tator.runtime.catalog", "tator.zoo.synthetic"]
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(set({HEAVY_MODULES!r}) & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=_clean_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]"
 
 
-def test_base_model_sources_tiny_and_hub(tiny_zoo: dict[str, Path], tiny_zoo_dir: Path) -> None:
-    from tator.zoo.catalog import HUB_BASE_MODELS, base_model_sources
+def test_tiny_base_models_stand_in_for_every_hub_family(tiny_zoo: dict[str, Path], tiny_zoo_dir: Path) -> None:
+    from tator.runtime.catalog import HUB_BASE_MODELS
+    from tator.zoo.tiny import tiny_base_models
 
-    tiny = base_model_sources("tiny", tiny_zoo_dir)
+    tiny = tiny_base_models(tiny_zoo_dir)
     assert set(tiny) == set(HUB_BASE_MODELS)
     assert tiny["qwen"] == str(tiny_zoo["qwen3_vl"])
     assert tiny["yolo"] == str(tiny_zoo["yolo"]) and tiny["rfdetr"] == str(tiny_zoo["rfdetr"])
     assert all(Path(source).exists() for source in tiny.values())
-    assert base_model_sources("hub", tiny_zoo_dir) == HUB_BASE_MODELS
-    with pytest.raises(ValueError, match="mode"):
-        base_model_sources("local", tiny_zoo_dir)  # type: ignore[arg-type]
+
+
+def test_production_code_never_imports_the_test_model_package() -> None:
+    """Only the composition root may reach `tator.zoo` (for TATOR_MODEL_ZOO=tiny), and only lazily."""
+    offenders = []
+    for path in sorted((REPO_ROOT / "tator").rglob("*.py")):
+        if "zoo" in path.relative_to(REPO_ROOT / "tator").parts or path.name == "state.py":
+            continue
+        if re.search(r"^\s*(from|import) tator\.zoo\b", path.read_text(encoding="utf-8"), re.MULTILINE):
+            offenders.append(str(path.relative_to(REPO_ROOT)))
+    assert offenders == []
 
 
 def test_clip_names_resolve_to_hub_ids() -> None:
-    from tator.zoo.catalog import resolve_clip_name
+    from tator.runtime.catalog import resolve_clip_name
 
     assert resolve_clip_name("ViT-B/32") == "openai/clip-vit-base-patch32"
     assert resolve_clip_name("ViT-L/14") == "openai/clip-vit-large-patch14"

@@ -27,6 +27,7 @@ from tator.datasets.formats.model import (
 from tator.errors import DatasetAnnotationsInvalid
 from tator.storage.files import atomic_write_json
 from tator.storage.paths import PathGuard
+from tator.vision.boxes import xywh_to_xyxy, xyxy_to_xywh
 
 COCO_NAME = "_annotations.coco.json"
 MAX_COCO_BYTES = 2 * 1024**3
@@ -134,7 +135,8 @@ def _objects(
             continue
         width, height = sizes[image_id]
         polygon = _polygon(ann.get("segmentation"), width, height)
-        per_image.setdefault(image_id, []).append(ObjectAnnotation(class_of[cat_id], BBox(x, y, x + w, y + h), polygon))
+        box = BBox(*(float(v) for v in xywh_to_xyxy((x, y, w, h))[0]))
+        per_image.setdefault(image_id, []).append(ObjectAnnotation(class_of[cat_id], box, polygon))
     return per_image
 
 
@@ -188,10 +190,9 @@ def coco_document(
     for image_id, (image, file_name) in enumerate(images, start=1):
         doc["images"].append({"id": image_id, "file_name": file_name, "width": image.width, "height": image.height})
         for obj in image.objects:
-            b = obj.box
             doc["annotations"].append({
                 "id": len(doc["annotations"]) + 1, "image_id": image_id, "category_id": obj.class_id + offset,
-                "bbox": [b.x1, b.y1, b.width, b.height], "area": _area(obj), "iscrowd": 0,
+                "bbox": [float(v) for v in xyxy_to_xywh(obj.box)[0]], "area": _area(obj), "iscrowd": 0,
                 "segmentation": [list(obj.polygon)] if obj.polygon else [],
             })  # fmt: skip
     return doc

@@ -26,6 +26,7 @@ from tator.datasets.formats.model import (
 )
 from tator.datasets.labels import LABELMAP_NAMES, labelmap_text, read_labelmap
 from tator.errors import DatasetLabelClassOutOfRange, DatasetLabelInvalid, LabelmapInvalid
+from tator.vision.boxes import xyxy_to_yolo, yolo_to_xyxy
 
 COORD_TOLERANCE = 1e-3  # exporters round; a box a hair past the edge is still a valid label
 MAX_LABEL_FILE_BYTES = 16 * 1024 * 1024
@@ -93,10 +94,7 @@ def parse_label_line(line: str, n_classes: int | None) -> tuple[int, tuple[float
 def to_object(class_id: int, values: tuple[float, ...], width: int, height: int) -> ObjectAnnotation:
     """A parsed label line in pixels."""
     if len(values) == 4:
-        cx, cy, w, h = values
-        return ObjectAnnotation(
-            class_id, BBox((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)
-        )
+        return ObjectAnnotation(class_id, BBox(*(float(v) for v in yolo_to_xyxy(values, width, height)[0])))
     polygon = tuple(v * (width if i % 2 == 0 else height) for i, v in enumerate(values))
     return ObjectAnnotation(class_id, bbox_of_polygon(polygon), polygon)
 
@@ -106,9 +104,8 @@ def format_object(obj: ObjectAnnotation, width: int, height: int) -> str:
     if obj.polygon:
         coords = " ".join(f"{v / (width if i % 2 == 0 else height):.8f}" for i, v in enumerate(obj.polygon))
         return f"{obj.class_id} {coords}"
-    b = obj.box
-    cx, cy = (b.x1 + b.x2) / 2 / width, (b.y1 + b.y2) / 2 / height
-    return f"{obj.class_id} {cx:.8f} {cy:.8f} {b.width / width:.8f} {b.height / height:.8f}"
+    cx, cy, w, h = (float(v) for v in xyxy_to_yolo(obj.box, width, height)[0])
+    return f"{obj.class_id} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}"
 
 
 def _yaml_names(path: Path) -> tuple[str, ...] | None:
