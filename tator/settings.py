@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     image_cache_bytes: int = Field(default=1024 * MiB, ge=0)
     image_cache_entries: int = Field(default=32, ge=1)
 
+    # Consistency (issue 17 / issue 8): how long a deleted dataset stays in the trash before removal.
+    dataset_trash_retention_s: float = Field(default=7 * 24 * 3600.0, ge=0)
+
     # HTTP.
     api_token: str | None = None
     cors_origins: list[str] = Field(default_factory=list)  # empty = localhost/127.0.0.1 on any port

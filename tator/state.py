@@ -82,7 +82,17 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         max_entries=settings.image_cache_entries,
         limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
     )
+    _recover(layout, settings)
     return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images)
+
+
+def _recover(layout: Layout, settings: Settings) -> None:
+    """Remove what a crash left half-done (staging, temp files, finished sessions) before serving."""
+    from tator.datasets.recovery import recover_datasets
+    from tator.storage.sweep import remove_leftovers
+
+    recover_datasets(layout, trash_retention_s=settings.dataset_trash_retention_s)
+    remove_leftovers(layout.uploads_dir)
 
 
 def _job_gpu_devices(device: str) -> list[str]:

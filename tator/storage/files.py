@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tator.errors import UploadTooLarge
+from tator.storage.pause import pause_point
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -79,6 +80,40 @@ def save_stream(src: BinaryIO, dest: Path, *, max_bytes: int) -> SavedFile:
             os.fsync(handle.fileno())
         os.replace(temp, dest)
     return SavedFile(path=dest, size=size, sha256=digest.hexdigest())
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_copy(src: Path, dest: Path, *, pause: str = "") -> SavedFile:
+    """Copy `src` to `dest` through a temp file and a rename: `dest` is absent or complete, never cut.
+    `pause` names a test pause point reached while the copy is half written."""
+    with open(src, "rb") as handle:
+        with _temp_beside(dest) as temp:
+            saved = _copy_into(handle, temp, pause)
+            os.replace(temp, dest)
+    return SavedFile(path=dest, size=saved[0], sha256=saved[1])
+
+
+def _copy_into(src: BinaryIO, temp: Path, pause: str) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(temp, "wb") as out:
+        while chunk := src.read(CHUNK_BYTES):
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            if pause:
+                out.flush()
+                pause_point(pause)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, digest.hexdigest()
 
 
 def remove_tree(path: Path) -> None:
