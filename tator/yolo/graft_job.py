@@ -43,7 +43,8 @@ def run_graft(plan: HeadGraftPlan, ctx: JobContext, *, dataset: TrainingDataset,
         code = exc.code if isinstance(exc, TatorError) else type(exc).__name__
         _status(plan, ctx, runs, status, created, error=str(exc)[:500], error_code=code)
         raise
-    _status(plan, ctx, runs, "succeeded", created, **result)
+    _status(plan, ctx, runs, "succeeded", created, weights=runs.store.weights_manifest(plan.run_id, ("best.pt",)),
+            **result)  # fmt: skip
     if plan.request.auto_activate:
         runs.activate(plan.run_id)
         result["activated"] = True
