@@ -18,7 +18,7 @@ LEFTOVER_FILES = re.compile(
     r"|^\.incoming-[0-9a-f]{32}$"  # a received upload not yet stored
     r"|^\.converted-[0-9a-f]{32}\.npz$"  # a legacy head being converted
 )
-LEFTOVER_DIRS = re.compile(r"^\.(tmp|deleting)-[0-9a-f]{32}$")
+LEFTOVER_DIRS = re.compile(r"^\.(tmp|deleting|import)-[0-9a-f]{32}$")  # staging of derived views, deletes, imports
 
 
 def remove_leftovers(root: Path) -> int:
