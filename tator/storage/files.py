@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +18,11 @@ from tator.errors import UploadTooLarge
 from tator.storage.pause import pause_point
 
 CHUNK_BYTES = 1024 * 1024
+LEFTOVER_FILES = re.compile(
+    r"^\..+\.tmp$"  # temp files of atomic writes (text labels, job metrics, run.json, weights)
+    r"|^\.incoming-[0-9a-f]{32}$"  # a received upload not yet stored
+    r"|^\.converted-[0-9a-f]{32}\.npz$"  # a legacy head being converted
+)
 
 
 @contextlib.contextmanager
@@ -125,10 +131,13 @@ def remove_tree(path: Path) -> None:
 
 
 def directory_bytes(path: Path) -> int:
-    """Total size of regular files under `path`, not following symlinks."""
+    """Total size of regular files under `path`, not following symlinks; temp files and received uploads
+    not yet stored (`LEFTOVER_FILES`) do not count against a quota."""
     total = 0
     for root, _dirs, files in os.walk(path, followlinks=False):
         for name in files:
+            if LEFTOVER_FILES.match(name):
+                continue
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total

@@ -9,15 +9,10 @@ import os
 import re
 from pathlib import Path
 
-from tator.storage.files import remove_tree
+from tator.storage.files import LEFTOVER_FILES, remove_tree
 
 log = logging.getLogger(__name__)
 
-LEFTOVER_FILES = re.compile(
-    r"^\..+\.tmp$"  # temp files of atomic writes (text labels, job metrics, run.json, weights)
-    r"|^\.incoming-[0-9a-f]{32}$"  # a received upload not yet stored
-    r"|^\.converted-[0-9a-f]{32}\.npz$"  # a legacy head being converted
-)
 LEFTOVER_DIRS = re.compile(r"^\.(tmp|deleting|import)-[0-9a-f]{32}$")  # staging of derived views, deletes, imports
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from tator.storage.files import atomic_copy
+from tator.storage.files import atomic_copy, directory_bytes
 from tator.storage.sweep import remove_leftovers
 
 
@@ -38,3 +38,10 @@ def test_atomic_copy_never_leaves_a_cut_destination(tmp_path: Path) -> None:
     saved = atomic_copy(src, tmp_path / "out" / "best.pt")
     assert saved.size == src.stat().st_size and (tmp_path / "out" / "best.pt").read_bytes() == src.read_bytes()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["best.pt"]
+
+
+def test_quotas_do_not_count_leftovers(tmp_path: Path) -> None:
+    (tmp_path / "head.npz").write_bytes(b"x" * 100)
+    (tmp_path / f".incoming-{uuid.uuid4().hex}").write_bytes(b"x" * 5000)
+    (tmp_path / ".head.npz.abcdefgh.tmp").write_bytes(b"x" * 5000)
+    assert directory_bytes(tmp_path) == 100
