@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     qwen_max_caption_windows: int = Field(default=16, ge=1, le=256)
     # Classifier heads: the embedding cache under uploads/clip_uploads/embeddings (least recently used evicted).
     clip_embedding_cache_bytes: int = Field(default=10 * 1024 * MiB, ge=0)  # 0 = cache nothing
+    # Consistency (issue 17 / issue 8): how long a deleted dataset stays in the trash before removal.
+    dataset_trash_retention_s: float = Field(default=7 * 24 * 3600.0, ge=0)
 
     # HTTP.
     api_token: str | None = None

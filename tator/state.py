@@ -121,6 +121,7 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         ),
         PredictorSlots(max_predictors=settings.sam_max_predictors),
     )
+    _recover(layout, settings)
     return AppState(settings, db, layout, selections, jobs, registry, images, sam)
 
 
@@ -147,6 +148,15 @@ def _sweep_staging(layout: Layout) -> None:
     )
     if swept:
         log.info("storage.staging_swept files=%d", swept)
+
+
+def _recover(layout: Layout, settings: Settings) -> None:
+    """Remove what a crash left half-done (staging, temp files, finished sessions) before serving."""
+    from tator.datasets.recovery import recover_datasets
+    from tator.storage.sweep import remove_leftovers
+
+    recover_datasets(layout, trash_retention_s=settings.dataset_trash_retention_s)
+    remove_leftovers(layout.uploads_dir)
 
 
 def _job_gpu_devices(device: str) -> list[str]:

@@ -10,6 +10,7 @@ from tator.api import (
     datasets_image_sessions,
     datasets_meta,
     datasets_sessions,
+    datasets_trash,
     detectors,
     fs_upload,
     glossaries,
@@ -36,6 +37,7 @@ def build_api_router() -> APIRouter:
     router.include_router(jobs.router)
     router.include_router(datasets_image_sessions.router)  # before the {session_id} routes
     router.include_router(datasets_sessions.router)
+    router.include_router(datasets_trash.router)  # before /datasets/{dataset_id}
     router.include_router(datasets.router)
     router.include_router(datasets_meta.router)
     router.include_router(glossaries.router)

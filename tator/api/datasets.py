@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tator.api.datasets_stream import receive_upload, upload_options, with_ignored_form_fields, zip_limits
+from tator.api.datasets_stream import drain, receive_upload, upload_options, with_ignored_form_fields, zip_limits
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import multipart_body
-from tator.datasets import check, export, ingest, listing, service
+from tator.datasets import check, export, ingest, listing, trash
 from tator.errors import (
     DatasetAnnotationsInvalid,
     DatasetDeleteForbidden,
@@ -39,6 +39,7 @@ from tator.errors import (
     DatasetZipSymlinkUnsupported,
     DatasetZipTooManyEntries,
     DatasetZipUncompressedTooLarge,
+    IdempotencyKeyInvalid,
     InvalidId,
     LabelmapInvalid,
     LabelmapMissing,
@@ -57,7 +58,7 @@ UPLOAD_ERRORS = (
     DatasetZipDuplicateMember, DatasetZipOverlappingEntries, DatasetZipTooManyEntries, DatasetZipEntryTooLarge,
     DatasetZipUncompressedTooLarge, DatasetZipCompressionRatio, DatasetImageInvalid, DatasetImageTooLarge,
     DatasetLabelInvalid, DatasetLabelClassOutOfRange, DatasetAnnotationsInvalid, DatasetFormatUnrecognized,
-    LabelmapMissing, LabelmapInvalid, MetadataWriteFailed,
+    LabelmapMissing, LabelmapInvalid, MetadataWriteFailed, IdempotencyKeyInvalid,
 )  # fmt: skip
 
 
@@ -86,7 +87,16 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
 
     Accepts YOLO (split or flat, bbox or seg polygons), COCO `_annotations.coco.json` per split and the
     Qwen JSONL layout. The body is streamed to disk; the zip is checked, extracted to staging and only a
-    fully valid dataset is moved into place. Returns the dataset metadata."""
+    fully valid dataset is moved into place. Returns the dataset metadata.
+
+    With an `Idempotency-Key` header (or form field `idempotency_key`), a retry of an upload that already
+    succeeded (say the answer was lost with a dropped connection) returns that dataset's metadata."""
+    key = request.headers.get("idempotency-key")
+    if key:
+        done = await run_in_threadpool(ingest.previous_upload, layout, key)
+        if done is not None:
+            await drain(request)
+            return done
     form, folder = await receive_upload(request, layout, settings.max_upload_bytes)
     assert form.path is not None
     meta = await run_in_threadpool(
@@ -94,16 +104,16 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
         form.path,
         folder,
         layout=layout,
-        options=upload_options(form),
+        options=upload_options(form, key),
         limits=zip_limits(settings),
     )
     return with_ignored_form_fields(meta, form.fields)
 
 
 @router.delete("/{dataset_id}", responses=responses(InvalidId, DatasetNotFound, DatasetDeleteForbidden))
-def delete_dataset(dataset_id: str, layout: LayoutDep) -> dict[str, Any]:
-    """Delete a dataset (by id or signature) from its managed root."""
-    return service.delete_dataset(layout, dataset_id)
+def delete_dataset(dataset_id: str, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
+    """Move a dataset (by id or signature) to the trash: `{status: "trashed", id, trash_id}`."""
+    return trash.trash_dataset(layout, dataset_id, retention_s=settings.dataset_trash_retention_s)
 
 
 @router.get("/{dataset_id}/download", responses=responses(InvalidId, DatasetNotFound, DatasetExportFailed))

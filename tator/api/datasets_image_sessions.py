@@ -89,11 +89,10 @@ def image_session_batch(
     responses=responses(*SESSION_ERRORS, DatasetUploadIncomplete, DatasetUploadChecksumMismatch, *UPLOAD_ERRORS),
 )
 def finalize_any_upload_session(session_id: str, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
-    """Create the dataset from a complete session (per-image or raw-bytes); returns its metadata."""
+    """Create the dataset from a complete session (per-image or raw-bytes); returns its metadata. Repeating
+    it after success (an answer lost, a crash) answers with the dataset it made."""
     root = sessions.sessions_root(layout)
-    if image_sessions.is_image_session(root, session_id):
-        return image_sessions.finalize_session(root, session_id, layout=layout)
-    return sessions.finalize_session(root, session_id, layout=layout, limits=zip_limits(settings))
+    return sessions.finalize_any(root, session_id, layout=layout, limits=zip_limits(settings))
 
 
 @router.post("/upload_session/{session_id}/cancel", responses=responses(*SESSION_ERRORS))

@@ -119,7 +119,7 @@ async def upload_session_chunk(
 def finalize_upload_session(session_id: str, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
     """Create the dataset from the complete zip; returns its metadata (the session is then closed)."""
     root = sessions.sessions_root(layout)
-    return sessions.finalize_session(root, session_id, layout=layout, limits=zip_limits(settings))
+    return sessions.finalize_any(root, session_id, layout=layout, limits=zip_limits(settings))
 
 
 @router.post("/upload_session/{session_id}/abort", responses=responses(*SESSION_ERRORS))

@@ -89,7 +89,7 @@ async def receive_upload(request: Request, layout: Layout, max_bytes: int) -> tu
     return form, folder
 
 
-UPLOAD_FORM_FIELDS = frozenset({"dataset_id", "label", "dataset_type", "context"})
+UPLOAD_FORM_FIELDS = frozenset({"dataset_id", "label", "dataset_type", "context", "idempotency_key"})
 
 
 def with_ignored_form_fields(answer: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
@@ -100,9 +100,16 @@ def with_ignored_form_fields(answer: dict[str, Any], fields: dict[str, str]) -> 
     return {**answer, "ignored_fields": ignored, "warnings": [*answer.get("warnings", []), "ignored_fields"]}
 
 
-def upload_options(form: ReceivedForm) -> UploadOptions:
+async def drain(request: Request) -> None:
+    """Read and drop the rest of a body (a retried upload already done), so the connection stays usable."""
+    async for _chunk in request.stream():
+        pass
+
+
+def upload_options(form: ReceivedForm, idempotency_key: str | None = None) -> UploadOptions:
     fields = form.fields
     return UploadOptions(
+        idempotency_key=idempotency_key or fields.get("idempotency_key") or None,
         dataset_id=fields.get("dataset_id") or None,
         label=fields.get("label") or None,
         dataset_type=(fields.get("dataset_type") or "bbox").strip().lower(),

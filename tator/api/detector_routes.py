@@ -56,8 +56,8 @@ def add_run_routes(router: APIRouter, runs_dep: Any, variants: Callable[[str | N
 
     @router.get("/runs/{run_id}/download")
     def download_run(run_id: str, runs: RunsDep) -> FileResponse:
-        """A zip of the run's kept files."""
-        archive = runs.store.zip_to_tempfile(run_id, runs.family.kept_files)
+        """A zip of the run's kept files (412 `run_weights_incomplete` when its weights were cut short)."""
+        archive = runs.download_archive(run_id)
         return FileResponse(
             archive,
             media_type="application/zip",

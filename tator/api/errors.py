@@ -52,8 +52,8 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = str(request.scope.get("tator.request_id") or request_id_var.get())
+def unexpected_error_response(request_id: str, exc: BaseException) -> JSONResponse:
+    """The 500 answer of an unexpected error (logged with its traceback)."""
     log.error("request.crashed request_id=%s", request_id, exc_info=exc)
     body = error_body(InternalError.code, "internal server error; see the server log", request_id=request_id)
     return JSONResponse(body, status_code=500)
@@ -62,6 +62,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return tator_error_response(validation_error(request, exc))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error_response(str(request.scope.get("tator.request_id") or request_id_var.get()), exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

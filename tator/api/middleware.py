@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tator.api.errors import unexpected_error_response
 from tator.api.guards import header, query_token_allowed
 from tator.api.metrics import HttpMetrics
 from tator.logging import request_id_var
@@ -20,7 +21,12 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (echoed as X-Request-ID, attached to log records) and records metrics."""
+    """Gives each request an id (echoed as X-Request-ID, attached to log records) and records metrics.
+
+    It also answers an unexpected error with the 500 envelope itself and ends the request normally, so
+    the keep-alive connection stays usable (Starlette's outermost handler re-raises after answering, and
+    uvicorn then closes the connection under the client's next request). An error after the answer has
+    started (a stream that fails) still propagates: the connection must close so the client sees it."""
 
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
@@ -36,17 +42,22 @@ class RequestContextMiddleware:
         scope["tator.request_id"] = request_id  # read by the 500 handler, which runs outside this middleware
         started = time.perf_counter()
         status = 500
+        status_sent = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, status_sent = int(message["status"]), True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if status_sent:
+                raise
+            await unexpected_error_response(request_id, exc)(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

@@ -5,6 +5,7 @@ backbone itself is loaded lazily through the registry. Paths are stored relative
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from tator.errors import (
 )
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections, Selection
+from tator.storage.locks import file_lock
 from tator.storage.paths import PathGuard
 
 log = logging.getLogger(__name__)
@@ -152,12 +154,14 @@ def activate(
         raise DimensionMismatch(f"dimension_mismatch:{head.embedding_dim}!={dim}", head_dim=head.embedding_dim,
                                 encoder_dim=dim)  # fmt: skip
     adjust = bool(head.meta.get("logit_adjustment_inference")) if logit_adjustment is None else logit_adjustment
-    selections.select(
-        SLOT, backbone.spec, classifier_path=rel_path(places.classifiers, path),
-        labelmap_path=labelmap_file.relative_to(places.labelmap_roots[labelmap_root]).as_posix()
-        if labelmap_file and labelmap_root else None, labelmap_root=labelmap_root, clip_model=backbone.name,
-        encoder_type=backbone.encoder_type, encoder_model=backbone.source, logit_adjustment_inference=adjust,
-    )  # fmt: skip
+    with heads_lock(places):  # a rename or delete of this head cannot slip in between check and select
+        path = resolve_classifier(places.classifiers, rel_path(places.classifiers, path))
+        selections.select(
+            SLOT, backbone.spec, classifier_path=rel_path(places.classifiers, path),
+            labelmap_path=labelmap_file.relative_to(places.labelmap_roots[labelmap_root]).as_posix()
+            if labelmap_file and labelmap_root else None, labelmap_root=labelmap_root, clip_model=backbone.name,
+            encoder_type=backbone.encoder_type, encoder_model=backbone.source, logit_adjustment_inference=adjust,
+        )  # fmt: skip
     log.info("classifier.activated path=%s encoder=%s", path.name, backbone.source)
     return status(selections, registry, places)
 
@@ -212,10 +216,12 @@ def rename_and_follow(
     selections: ModelSelections, places: ClipPlaces, value: str, new_name: str | None
 ) -> dict[str, Any]:
     """Rename a head; the active selection follows it to the new name."""
-    result = rename_classifier(places.classifiers, value, new_name)
-    current = selections.get(SLOT)
-    if current and result["status"] == "renamed" and current.meta.get("classifier_path") == result["old_rel_path"]:
-        selections.select(SLOT, current.spec, **{**current.meta, "classifier_path": result["new_rel_path"]})
+    with heads_lock(places):
+        result = rename_classifier(places.classifiers, value, new_name)
+        current = selections.get(SLOT)
+        renamed = result["status"] == "renamed"
+        if current and renamed and current.meta.get("classifier_path") == result["old_rel_path"]:
+            selections.select(SLOT, current.spec, **{**current.meta, "classifier_path": result["new_rel_path"]})
     return result
 
 
@@ -223,12 +229,18 @@ def delete_and_forget(
     selections: ModelSelections, registry: ModelRegistry, places: ClipPlaces, value: str
 ) -> dict[str, Any]:
     """Delete a head; if it was active, the selection is cleared and the backbone loaded for it is
-    unloaded (unless another selection still uses it)."""
-    result = delete_classifier(places.classifiers, value)
-    current = selections.get(SLOT)
-    if current and current.meta.get("classifier_path") == result["rel_path"]:
-        selections.clear(SLOT)
-        if all(other.spec.key != current.spec.key for other in selections.all().values()):
-            registry.unload(current.spec.key)
-        log.info("classifier.deactivated reason=deleted rel_path=%s", result["rel_path"])
+    unloaded (unless another selection still uses it). Serialised with activations and renames."""
+    with heads_lock(places):
+        result = delete_classifier(places.classifiers, value)
+        current = selections.get(SLOT)
+        if current and current.meta.get("classifier_path") == result["rel_path"]:
+            selections.clear(SLOT)
+            if all(other.spec.key != current.spec.key for other in selections.all().values()):
+                registry.unload(current.spec.key)
+            log.info("classifier.deactivated reason=deleted rel_path=%s", result["rel_path"])
     return result
+
+
+def heads_lock(places: ClipPlaces) -> contextlib.AbstractContextManager[None]:
+    """Serialises activations, renames and deletes of heads, so the selection never names a gone file."""
+    return file_lock(places.data_dir / ".locks" / "classifier-heads.lock")

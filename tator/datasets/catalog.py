@@ -65,9 +65,13 @@ def _usable(root: Path, path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and not path.name.startswith(".") and PathGuard(root).contains(path)
 
 
-def _listed(root: Path, path: Path) -> bool:
-    # an empty folder is an id being claimed by an upload that is about to rename its dataset into it
-    return _usable(root, path) and any(True for _ in path.iterdir())
+def listed(root: Path, path: Path) -> bool:
+    """A dataset folder: not hidden, not a symlink, inside its root and not empty (an empty folder is
+    a claim left by a crash of an older version, removed at start-up)."""
+    try:
+        return _usable(root, path) and any(True for _ in path.iterdir())
+    except OSError:
+        return False  # moved away (deleted) while we looked
 
 
 def iter_datasets(layout: Layout) -> list[DatasetRef]:
@@ -79,7 +83,8 @@ def iter_datasets(layout: Layout) -> list[DatasetRef]:
         except OSError:
             log.warning("datasets.root_unreadable root=%s", root)
             continue
-        refs.extend(_ref(source, root, child) for child in children if _listed(root, child))
+        found = (_ref(source, root, child) for child in children if listed(root, child))
+        refs.extend(ref for ref in found if ref.path.is_dir())  # skip one moved away while it was read
     return refs
 
 
@@ -88,7 +93,7 @@ def find_dataset(layout: Layout, id_or_signature: str) -> DatasetRef:
     check_id(id_or_signature, what="dataset_id")
     for source, root in managed_roots(layout):
         path = root / id_or_signature
-        if _listed(root, path):
+        if listed(root, path):
             return _ref(source, root, path)
     for ref in iter_datasets(layout):
         if ref.meta.get("signature") == id_or_signature:
@@ -97,4 +102,14 @@ def find_dataset(layout: Layout, id_or_signature: str) -> DatasetRef:
 
 
 def id_taken(layout: Layout, candidate: str) -> bool:
-    return any((root / candidate).exists() or (root / candidate).is_symlink() for _, root in managed_roots(layout))
+    """True when any root holds something under `candidate` other than an empty folder."""
+    return any(_occupied(root / candidate) for _, root in managed_roots(layout))
+
+
+def _occupied(path: Path) -> bool:
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        return True
+    try:
+        return path.is_dir() and any(True for _ in path.iterdir())
+    except OSError:
+        return True

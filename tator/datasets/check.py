@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tator.datasets.catalog import find_dataset
+from tator.datasets.catalog import DatasetRef
 from tator.datasets.formats.yolo import LabelLineError, YoloSplit, iter_split_images, parse_label_line
 from tator.datasets.imagecheck import DecodeBudget, validate_image
+from tator.datasets.install import dataset_access
 from tator.datasets.labels import index_by_label, normalise_label, read_labelmap
 from tator.datasets.views import YoloView, qwen_files, yolo_view
 from tator.errors import DatasetImageTooLarge, TatorError
@@ -184,8 +185,13 @@ def scan_qwen(root: Path, files: dict[str, Path]) -> Report:
 
 
 def check_dataset(layout: Layout, dataset_id: str, *, max_pixels: int) -> dict[str, Any]:
-    """The reference's `{ok, format, detail}`; detail lists counts, per-class boxes and problems."""
-    ref = find_dataset(layout, dataset_id)
+    """The reference's `{ok, format, detail}`; detail lists counts, per-class boxes and problems. The dataset
+    is held while it is read, so a delete waits for the check instead of cutting it into a false report."""
+    with dataset_access(layout, dataset_id) as ref:
+        return _check(ref, max_pixels)
+
+
+def _check(ref: DatasetRef, max_pixels: int) -> dict[str, Any]:
     view = yolo_view(ref)
     if view is not None:
         report = scan_yolo(view, max_pixels)

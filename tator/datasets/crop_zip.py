@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import re
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,18 +21,16 @@ from typing import Any
 from PIL import Image
 
 from tator.datasets.formats.model import unique_name
-from tator.datasets.locks import file_lock
-from tator.datasets.meta import load_json_file
+from tator.datasets.upload_sessions import SessionStore
 from tator.datasets.zipstream import stream_zip
-from tator.errors import CropZipJobNotFound, CropZipTooLarge, InvalidId
+from tator.errors import CropZipJobNotFound, CropZipTooLarge
 from tator.runtime.images import ImageLimits, decode_base64_image
-from tator.storage.files import atomic_write_json, remove_tree
-from tator.storage.paths import PathGuard
+from tator.storage.files import remove_tree
 from tator.vision.boxes import clip_xyxy, xywh_to_xyxy
 
 log = logging.getLogger(__name__)
 
-JOB_TTL_S = 24 * 3600
+KIND = "crop_zip"
 JPEG_QUALITY = 90
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
@@ -66,29 +63,18 @@ def crop_names(image: CropImage) -> list[str]:
     return [f"{stem}-{_safe(box.class_name, 'object')}-{index}.jpg" for index, box in enumerate(image.boxes)]
 
 
-def _job_dir(root: Path, job_id: str) -> Path:
-    try:
-        path = PathGuard(root).child(job_id)
-    except InvalidId as exc:
-        raise CropZipJobNotFound(f"crop zip job {job_id[:64]!r} not found", job_id=job_id[:64]) from exc
-    if not (path / "job.json").is_file():
-        raise CropZipJobNotFound(f"crop zip job {job_id[:64]!r} not found", job_id=job_id[:64])
-    return path
+def _store(root: Path) -> SessionStore:
+    def not_found(job_id: str) -> CropZipJobNotFound:
+        return CropZipJobNotFound(f"crop zip job {job_id[:64]!r} not found", job_id=job_id[:64])
+
+    return SessionStore(root, KIND, not_found=not_found, busy=not_found, bad_id_not_found=True)
 
 
 def init_job(root: Path) -> dict[str, str]:
-    """Start a job; stale jobs (idle over a day) are swept first."""
-    now = time.time()
-    for child in [p for p in root.iterdir() if p.is_dir()]:
-        record = load_json_file(child / "job.json")
-        if not record or now - float(record.get("updated_at", 0)) > JOB_TTL_S:
-            remove_tree(child)
-    job_id = str(uuid.uuid4())
-    (root / job_id / "crops").mkdir(parents=True)
-    atomic_write_json(
-        root / job_id / "job.json", {"created_at": now, "updated_at": now, "images": 0, "crops": 0, "bytes": 0}
-    )
-    return {"jobId": job_id}
+    """Start a job (an upload session of kind `crop_zip`); expired sessions are swept first."""
+    path, _record = _store(root).create({"images": 0, "crops": 0, "bytes": 0}, session_id=str(uuid.uuid4()))
+    (path / "crops").mkdir()
+    return {"jobId": path.name}
 
 
 def _crop(pixels: Any, box: CropBox) -> Image.Image | None:
@@ -120,9 +106,8 @@ def add_chunk(
     root: Path, job_id: str, images: Sequence[CropImage], *, limits: ImageLimits, max_bytes: int
 ) -> dict[str, Any]:
     """Crop every box of every image; all crops of a chunk are kept, or (on any error) none."""
-    job = _job_dir(root, job_id)
-    with file_lock(job / ".lock"):
-        record = load_json_file(job / "job.json") or {}
+    store = _store(root)
+    with store.locked(job_id, wait=True) as (job, record):
         pending = job / f"pending-{uuid.uuid4().hex}"
         pending.mkdir()
         try:
@@ -134,15 +119,15 @@ def add_chunk(
                 os.replace(path, job / "crops" / path.name)
         finally:
             remove_tree(pending)
-        record.update(updated_at=time.time(), bytes=total, images=int(record.get("images", 0)) + len(images),
+        record.update(bytes=total, images=int(record.get("images", 0)) + len(images),
                       crops=int(record.get("crops", 0)) + count)  # fmt: skip
-        atomic_write_json(job / "job.json", record)
+        record = store.save(job, record)
     return {"status": "ok", "count": len(images), "crops": count, "total_crops": record["crops"]}
 
 
 def finalize_job(root: Path, job_id: str) -> Iterator[bytes]:
     """The zip of every crop, streamed; the job is deleted once the stream ends (or is abandoned)."""
-    job = _job_dir(root, job_id)
+    job, _record = _store(root).load(job_id)
 
     def chunks() -> Iterator[bytes]:
         try:

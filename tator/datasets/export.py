@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -11,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tator.datasets.catalog import DatasetRef, find_dataset, id_taken
+from tator.datasets.catalog import find_dataset
 from tator.datasets.formats.qwen import write_qwen
+from tator.datasets.install import dataset_access, install
 from tator.datasets.meta import DERIVED_DIR, load_json_file, signature, write_meta
 from tator.datasets.views import load_annotations, yolo_view
 from tator.datasets.zipstream import stream_zip
-from tator.errors import DatasetExportFailed, DatasetNotYoloReady, DatasetUploadTargetInvalid, LabelmapMissing
+from tator.errors import DatasetExportFailed, DatasetNotYoloReady, LabelmapMissing
 from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
 
@@ -35,29 +35,30 @@ def _files(root: Path) -> Iterator[Path]:
 
 def export_zip(layout: Layout, dataset_id: str) -> tuple[str, Iterator[bytes]]:
     """(file name, byte chunks) of a zip of the dataset folder, arcnames prefixed by the folder name.
-    Memory stays at about one chunk: the archive is produced as it is sent."""
-    ref = find_dataset(layout, dataset_id)
-    if not ref.path.is_dir():
-        raise DatasetExportFailed(f"dataset {ref.id} has no folder", dataset_id=ref.id)
-    return f"{ref.id}.zip", stream_zip(_entries(ref))
+    Memory stays at about one chunk: the archive is produced as it is sent. The file list is taken while
+    the dataset cannot move; a file that vanishes later (a delete racing the download) fails the stream,
+    so a client never mistakes a cut archive for a whole one."""
+    with dataset_access(layout, dataset_id) as ref:
+        files = [(path, f"{ref.id}/{path.relative_to(ref.path).as_posix()}") for path in _files(ref.path)]
+    return f"{ref.id}.zip", _logged(ref.id, stream_zip(_present(ref.id, files)))
 
 
-def _entries(ref: DatasetRef) -> Iterator[tuple[Path, str]]:
-    started, count = time.perf_counter(), 0
-    for path in _files(ref.path):
-        count += 1
-        yield path, f"{ref.id}/{path.relative_to(ref.path).as_posix()}"
-    log.info("dataset.exported id=%s files=%d secs=%.2f", ref.id, count, time.perf_counter() - started)
+def _present(dataset_id: str, files: list[tuple[Path, str]]) -> Iterator[tuple[Path, str]]:
+    for path, arcname in files:
+        if not path.is_file():
+            raise DatasetExportFailed(f"dataset {dataset_id} changed during the download", dataset_id=dataset_id)
+        yield path, arcname
 
 
-def _claim(layout: Layout, root: Path, base: str) -> tuple[str, Path]:
-    for counter in range(1, 10_000):
-        candidate = f"{base[:100]}_qwen" if counter == 1 else f"{base[:100]}_qwen_{counter}"
-        if not id_taken(layout, candidate):
-            with contextlib.suppress(FileExistsError):
-                (root / candidate).mkdir()
-                return candidate, root / candidate
-    raise DatasetUploadTargetInvalid(f"no free dataset id for {base!r}")
+def _logged(dataset_id: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    started = time.perf_counter()
+    yield from chunks
+    log.info("dataset.exported id=%s secs=%.2f", dataset_id, time.perf_counter() - started)
+
+
+def _qwen_ids(base: str) -> Iterator[str]:
+    yield f"{base[:100]}_qwen"
+    yield from (f"{base[:100]}_qwen_{counter}" for counter in range(2, 10_000))
 
 
 def build_qwen(layout: Layout, dataset_id: str) -> dict[str, Any]:
@@ -72,33 +73,31 @@ def build_qwen(layout: Layout, dataset_id: str) -> dict[str, Any]:
     ann = load_annotations(ref)
     context = str(ref.meta.get("context") or "")
     work = layout.root("dataset_uploads") / f"staging-{uuid.uuid4().hex}"
-    root = layout.root("qwen_datasets")
-    claimed: Path | None = None
     created_at = time.time()
+    glossary = (load_json_file(ref.path / "dataset.json") or {}).get("labelmap_glossary")
     try:
         counts = write_qwen(ann, work / "data", context=context)
-        new_id, claimed = _claim(layout, root, ref.id)
-        glossary = (load_json_file(ref.path / "dataset.json") or {}).get("labelmap_glossary")
-        meta = {
-            "id": new_id, "label": f"{ref.meta.get('label') or ref.id} (qwen)", "classes": list(ann.classes),
-            "context": context, "created_at": created_at, "train_count": counts.get("train", 0),
-            "val_count": counts.get("val", 0), "image_count": sum(counts.values()),
-            "type": "seg" if ann.has_polygons else "bbox", "source": "qwen", "format": "qwen",
-            "signature": signature([(f"qwen:{ref.meta.get('signature') or ref.id}:{new_id}", len(ann.images), 0)]),
-            "source_dataset": ref.id,
-        }  # fmt: skip
-        if isinstance(glossary, str) and glossary:
-            meta["labelmap_glossary"] = glossary
-        write_meta(work / "data" / "metadata.json", meta)
         legacy = {"context": context, "classes": list(ann.classes), "created_at": int(created_at * 1000)}
         write_meta(work / "data" / "dataset_meta.json", legacy)
         (work / "data" / DERIVED_DIR).mkdir(exist_ok=True)
-        os.replace(work / "data", claimed)
-        claimed = None
+
+        def meta_for(new_id: str) -> dict[str, Any]:
+            meta = {
+                "id": new_id, "label": f"{ref.meta.get('label') or ref.id} (qwen)", "classes": list(ann.classes),
+                "context": context, "created_at": created_at, "train_count": counts.get("train", 0),
+                "val_count": counts.get("val", 0), "image_count": sum(counts.values()),
+                "type": "seg" if ann.has_polygons else "bbox", "source": "qwen", "format": "qwen",
+                "signature": signature([(f"qwen:{ref.meta.get('signature') or ref.id}:{new_id}", len(ann.images), 0)]),
+                "source_dataset": ref.id,
+            }  # fmt: skip
+            if isinstance(glossary, str) and glossary:
+                meta["labelmap_glossary"] = glossary
+            return meta
+
+        root = layout.root("qwen_datasets")
+        meta, _ = install(layout, root, work / "data", _qwen_ids(ref.id), meta_for, meta_name="metadata.json")
     finally:
-        if claimed is not None:
-            with contextlib.suppress(OSError):
-                claimed.rmdir()
         remove_tree(work)
+    new_id = meta["id"]
     log.info("dataset.qwen_built source=%s id=%s images=%d", ref.id, new_id, meta["image_count"])
     return meta

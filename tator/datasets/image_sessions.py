@@ -1,10 +1,11 @@
 """Per-image upload sessions: start with the labelmap, send batches of images + YOLO label text, finalize.
 
 A session lives beside the raw-bytes sessions, under `uploads/dataset_uploads/sessions/<id>/`
-(`session.json` with `kind: "images"` + a `staging/` YOLO tree), so it survives a restart. Each batch is
-validated in full (path guard, image decode, label lines) in a scratch folder before anything of it is
-moved into `staging/`; re-sending a filename replaces it, so a client can retry a batch. Finalize hands
-the staged tree to the ingest step, which validates it like an extracted zip and renames it into place.
+(the shared session record of `upload_sessions`, kind `images`, + a `staging/` YOLO tree), so it
+survives a restart. Each batch is validated in full (path guard, image decode, label lines) in a scratch
+folder before anything of it is moved into `staging/`; re-sending a filename replaces it, so a client
+can retry a batch. Finalize hands the staged tree to the ingest step, which validates it like an
+extracted zip and renames it into place.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -24,8 +24,7 @@ from tator.datasets.formats.yolo import LabelLineError, parse_label_line
 from tator.datasets.imagecheck import validate_image
 from tator.datasets.ingest import UploadOptions, check_options, ingest_tree
 from tator.datasets.labels import labelmap_text
-from tator.datasets.locks import file_lock
-from tator.datasets.meta import load_json_file
+from tator.datasets.upload_sessions import SessionStore
 from tator.errors import (
     DatasetImageInvalid,
     DatasetLabelClassOutOfRange,
@@ -38,9 +37,9 @@ from tator.errors import (
     InvalidRelativePath,
     LabelmapInvalid,
 )
-from tator.storage.files import atomic_write_json, atomic_write_text, remove_tree, save_stream
+from tator.storage.files import atomic_write_text, remove_tree, save_stream
 from tator.storage.layout import Layout
-from tator.storage.paths import PathGuard, check_relative
+from tator.storage.paths import check_relative
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +50,15 @@ MAX_LABEL_CHARS = 1024 * 1024
 MAX_CLASSES = 10_000
 
 
-def _busy(session_id: str) -> DatasetUploadSessionBusy:
-    return DatasetUploadSessionBusy(f"upload session {session_id} is in use by another request", session_id=session_id)
+def _store(root: Path) -> SessionStore:
+    def not_found(session_id: str) -> DatasetUploadSessionNotFound:
+        return DatasetUploadSessionNotFound(f"upload session {session_id!r} not found", session_id=session_id)
 
+    def busy(session_id: str) -> DatasetUploadSessionBusy:
+        return DatasetUploadSessionBusy(f"upload session {session_id} is in use by another request",
+                                        session_id=session_id)  # fmt: skip
 
-def _record(root: Path, session_id: str) -> tuple[Path, dict[str, Any]]:
-    path = PathGuard(root).child(session_id)
-    record = load_json_file(path / "session.json")
-    if record is None or record.get("kind") != KIND:
-        raise DatasetUploadSessionNotFound(f"upload session {session_id!r} not found", session_id=session_id)
-    return path, record
-
-
-def is_image_session(root: Path, session_id: str) -> bool:
-    """True when `session_id` names a per-image session (the raw-bytes sessions share the root)."""
-    try:
-        _record(root, session_id)
-    except (DatasetUploadSessionNotFound, InvalidRelativePath):
-        return False
-    return True
+    return SessionStore(root, KIND, not_found=not_found, busy=busy)
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:
@@ -87,21 +76,18 @@ def start_session(
     names = [str(c).strip() for c in classes]
     if not names or len(names) > MAX_CLASSES or any(not n or "\n" in n or "\r" in n for n in names):
         raise LabelmapInvalid("classes must be 1-10000 non-empty single-line names")
-    session_id = uuid.uuid4().hex
-    path = root / session_id
-    (path / "staging").mkdir(parents=True)
+    fields = {"dataset_id": dataset_id.strip(), "dataset_type": dataset_type, "context": context, "classes": names,
+              "total_images": total_images, "total_bytes": 0, "files": {}}  # fmt: skip
+    path, record = _store(root).create(fields)
+    (path / "staging").mkdir()
     atomic_write_text(path / "staging" / "labelmap.txt", labelmap_text(names))
-    now = time.time()
-    record = {"session_id": session_id, "kind": KIND, "dataset_id": dataset_id.strip(), "dataset_type": dataset_type,
-              "context": context, "classes": names, "total_images": total_images, "status": "open",
-              "created_at": now, "updated_at": now, "total_bytes": 0, "files": {}}  # fmt: skip
-    atomic_write_json(path / "session.json", record)
+    session_id = record["session_id"]
     log.info("image_session.opened id=%s dataset=%s images=%d", session_id, dataset_id, total_images)
     return _public(record)
 
 
 def session_status(root: Path, session_id: str) -> dict[str, Any]:
-    return _public(_record(root, session_id)[1])
+    return _public(_store(root).load(session_id)[1])
 
 
 def _filename(value: object) -> str:
@@ -162,9 +148,7 @@ def add_batch(
     max_bytes: int, max_pixels: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Validate a whole batch in a scratch folder, then move it into staging (nothing of a bad batch is kept)."""
-    path, _ = _record(root, session_id)
-    with file_lock(path / ".lock", busy=_busy(session_id)):
-        path, record = _record(root, session_id)
+    with _store(root).locked(session_id) as (path, record):
         rows = _rows(manifest)
         uploads: dict[str, BinaryIO] = {}
         for filename, stream in files:
@@ -199,8 +183,7 @@ def add_batch(
                 known[name] = entry
         finally:
             remove_tree(scratch)
-        record = {**record, "files": known, "updated_at": time.time()}
-        atomic_write_json(path / "session.json", record)
+        record = _store(root).save(path, {**record, "files": known})
     log.info("image_session.batch id=%s rows=%d received=%d", session_id, len(rows), len(known))
     return {"session_id": session_id, "received": len(known), "total_images": record["total_images"]}
 
@@ -216,9 +199,7 @@ def _fingerprint(staging: Path) -> list[tuple[str, int, int]]:
 def finalize_session(root: Path, session_id: str, *, layout: Layout) -> dict[str, Any]:
     """Create the dataset from the staged tree. A short session stays open (409); otherwise the session is
     consumed whether the dataset is created or refused."""
-    path, _ = _record(root, session_id)
-    with file_lock(path / ".lock", busy=_busy(session_id)):
-        path, record = _record(root, session_id)
+    with _store(root).locked(session_id) as (path, record):
         files: dict[str, dict[str, Any]] = record.get("files", {})
         total = int(record.get("total_images", 0))
         if len(files) < total or not files:
@@ -228,9 +209,8 @@ def finalize_session(root: Path, session_id: str, *, layout: Layout) -> dict[str
         try:
             staging = path / "staging"
             sizes = {f"{e['split']}/images/{n}": (int(e["width"]), int(e["height"])) for n, e in files.items()}
-            options = UploadOptions(
-                dataset_id=record["dataset_id"], dataset_type=record["dataset_type"], context=record["context"]
-            )
+            options = UploadOptions(dataset_id=record["dataset_id"], dataset_type=record["dataset_type"],
+                                    context=record["context"], session_id=session_id)  # fmt: skip
             return ingest_tree(
                 staging, layout=layout, options=options, sizes=sizes, fingerprint=_fingerprint(staging),
                 source_bytes=sum(int(e.get("bytes", 0)) for e in files.values()),
@@ -241,8 +221,12 @@ def finalize_session(root: Path, session_id: str, *, layout: Layout) -> dict[str
 
 
 def cancel_session(root: Path, session_id: str) -> dict[str, Any]:
-    path, _ = _record(root, session_id)
-    with file_lock(path / ".lock", busy=_busy(session_id)):
+    with _store(root).locked(session_id) as (path, _record):
         remove_tree(path)
     log.info("image_session.cancelled id=%s", session_id)
     return {"session_id": session_id, "status": "cancelled"}
+
+
+def is_image_session(root: Path, session_id: str) -> bool:
+    """True when `session_id` names a per-image session (the raw-bytes sessions share the root)."""
+    return _store(root).exists(session_id)

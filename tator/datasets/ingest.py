@@ -6,9 +6,7 @@ into the registry, so a failed upload leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import time
 import unicodedata
@@ -19,24 +17,24 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tator.datasets import zipsafe
-from tator.datasets.catalog import id_taken
 from tator.datasets.detect import Detected, check_images_decoded, detect_dataset
 from tator.datasets.formats.yolo import write_yolo
-from tator.datasets.meta import DERIVED_DIR, META_FILES, build_meta, load_json_file, signature, write_meta
+from tator.datasets.install import find_upload, install, numbered
+from tator.datasets.meta import DERIVED_DIR, META_FILES, build_meta, load_json_file, signature
 from tator.datasets.views import yolo_layout_record
-from tator.errors import DatasetTypeInvalid, DatasetUploadTargetInvalid, DatasetZipInvalid
+from tator.errors import DatasetTypeInvalid, DatasetZipInvalid, IdempotencyKeyInvalid
 from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
 from tator.storage.paths import check_id
+from tator.storage.pause import pause_point
 
 log = logging.getLogger(__name__)
 
 DATASET_TYPES = ("bbox", "seg")
-RESERVED_IDS = frozenset({"upload", "upload_session", "upload_sessions", "trash"})  # path words under /datasets/
 FORMAT_OF = {"yolo": "yolo", "coco": "yolo", "qwen": "qwen"}  # the listing's format: the ready YOLO/Qwen form
-STALE_STAGING_S = 24 * 3600
 MAX_LABEL_CHARS = 200
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,13 @@ class UploadOptions:
     dataset_type: str = "bbox"
     context: str = ""
     filename: str | None = None  # the client's zip name: the id falls back to its (sanitised) stem
+    idempotency_key: str | None = None  # a retry with the same key gets the dataset this upload made
+    session_id: str | None = None  # the upload session it came from (finalize is idempotent by it)
+
+    def upload_key(self) -> tuple[str, str] | None:
+        if self.idempotency_key:
+            return ("idempotency_key", self.idempotency_key)
+        return ("session_id", self.session_id) if self.session_id else None
 
 
 def clean_label(value: str) -> str:
@@ -71,31 +76,21 @@ def base_id(options: UploadOptions) -> str:
 def check_options(options: UploadOptions) -> None:
     if options.dataset_type not in DATASET_TYPES:
         raise DatasetTypeInvalid(f"dataset_type must be one of {', '.join(DATASET_TYPES)}")
+    if options.idempotency_key is not None:
+        check_idempotency_key(options.idempotency_key)
     base_id(options)
 
 
-def claim_id(layout: Layout, registry: Path, base: str) -> tuple[str, Path]:
-    """Reserve `base`, `base_1`, `base_2` ... by creating the (empty) folder atomically."""
-    for counter in range(10_000):
-        candidate = base if counter == 0 else f"{base[:120]}_{counter}"
-        if candidate in RESERVED_IDS or id_taken(layout, candidate):
-            continue
-        target = registry / candidate
-        try:
-            target.mkdir()
-        except FileExistsError:
-            continue
-        return candidate, target
-    raise DatasetUploadTargetInvalid(f"no free dataset id for {base!r}")
+def check_idempotency_key(key: str) -> str:
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise IdempotencyKeyInvalid("an idempotency key is 1-128 letters, digits, '.', '_', ':' or '-'")
+    return key
 
 
-def sweep_stale(staging_root: Path, *, older_than_s: float = STALE_STAGING_S) -> None:
-    """Remove staging folders left by a crash (never the live upload sessions)."""
-    now = time.time()
-    for child in staging_root.glob("staging-*"):
-        with contextlib.suppress(OSError):
-            if now - child.stat().st_mtime > older_than_s:
-                remove_tree(child)
+def previous_upload(layout: Layout, key: str) -> dict[str, Any] | None:
+    """The metadata of the dataset an upload with this idempotency key already created, if any."""
+    ref = find_upload(layout, "idempotency_key", check_idempotency_key(key))
+    return None if ref is None else ref.meta
 
 
 def _views(data: Path, detected: Detected) -> dict[str, Any]:
@@ -147,7 +142,12 @@ def _metadata(
         "source_format": detected.source_format,
         "views": views,
         "yolo_layout": None if yolo is None else ("flat" if yolo["flat"] else "split"),
-        "upload": {"filename": (options.filename or "")[:255], "bytes": archive_bytes},
+        "upload": {
+            "filename": (options.filename or "")[:255],
+            "bytes": archive_bytes,
+            "idempotency_key": options.idempotency_key,
+            "session_id": options.session_id,
+        },
     }
     meta = build_meta(
         detected.annotations, dataset_id=dataset_id, label=_label(options) or dataset_id,
@@ -163,13 +163,12 @@ def ingest_archive(
 ) -> dict[str, Any]:
     """Create a registry dataset from a zip; returns its metadata. Any failure removes every trace."""
     check_options(options)
-    staging_root = layout.root("dataset_uploads")
-    sweep_stale(staging_root)
-    work = staging_root / f"staging-{uuid.uuid4().hex}"
+    work = layout.root("dataset_uploads") / f"staging-{uuid.uuid4().hex}"
     started = time.perf_counter()
     try:
         data = work / "data"
         detected, sig = _prepare(archive, data, limits)
+        pause_point("dataset.ingest.extracted")
         meta = _install(data, detected, sig, layout=layout, options=options, source_bytes=archive.stat().st_size)
     finally:
         remove_tree(work)
@@ -184,18 +183,15 @@ def ingest_archive(
 def _install(
     data: Path, detected: Detected, sig: str, *, layout: Layout, options: UploadOptions, source_bytes: int
 ) -> dict[str, Any]:
-    """Claim an id and rename the validated tree `data` into the registry; on failure the claim is released."""
+    """Rename the validated tree `data` into the registry under the first free id (the rename is the claim)."""
     wanted = base_id(options)
-    dataset_id, claimed = claim_id(layout, layout.root("dataset_registry"), wanted)
-    try:
-        meta = _metadata(detected, data, dataset_id, options, sig, source_bytes)
-        write_meta(data / "dataset.json", meta)
-        os.replace(data, claimed)  # the claimed folder is empty, so this rename replaces it atomically
-    except BaseException:
-        with contextlib.suppress(OSError):
-            claimed.rmdir()
-        raise
-    return {**meta, **upload_notices(wanted, dataset_id, detected)}
+    meta, created = install(
+        layout, layout.root("dataset_registry"), data, numbered(wanted),
+        lambda dataset_id: _metadata(detected, data, dataset_id, options, sig, source_bytes),
+        upload_key=options.upload_key(),
+    )  # fmt: skip
+    # a retry answered from an earlier upload is not a rename: only a new dataset under another id says so
+    return {**meta, **upload_notices(wanted, meta["id"] if created else wanted, detected)}
 
 
 def upload_notices(wanted: str, dataset_id: str, detected: Detected) -> dict[str, Any]:

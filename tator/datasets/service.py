@@ -1,40 +1,28 @@
-"""Dataset operations behind the routes: delete, per-dataset glossary and text labels (captions)."""
+"""Dataset operations behind the routes: per-dataset glossary and text labels (captions). Writes hold the
+dataset's shared lock, so a delete (which moves it to the trash) never races one into a ghost folder."""
 
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tator.datasets.catalog import DatasetRef, find_dataset
 from tator.datasets.glossary import normalise_glossary
-from tator.datasets.locks import file_lock
+from tator.datasets.install import dataset_access
 from tator.datasets.meta import CAPTIONS_DIR, DERIVED_DIR, load_json_file, write_meta
-from tator.errors import CaptionNotFound, CaptionTooLarge, DatasetDeleteForbidden, InvalidRelativePath, TatorError
-from tator.storage.files import atomic_write_text, remove_tree
+from tator.errors import CaptionNotFound, CaptionTooLarge, InvalidRelativePath, TatorError
+from tator.storage.files import atomic_write_text
 from tator.storage.layout import Layout
-from tator.storage.paths import PathGuard, check_relative
+from tator.storage.locks import file_lock
+from tator.storage.paths import check_relative
 
 log = logging.getLogger(__name__)
 
 MAX_CAPTION_CHARS = 64 * 1024
 MAX_BATCH_NAMES = 10_000
 _GLOSSARY_LOOKUP = ("sam3_dataset.json", "metadata.json", "dataset.json")
-
-
-def delete_dataset(layout: Layout, dataset_id: str) -> dict[str, Any]:
-    """Remove a dataset folder: renamed aside first (listings never see half of it), then deleted."""
-    ref = find_dataset(layout, dataset_id)
-    if ref.path.is_symlink() or not PathGuard(ref.root).contains(ref.path) or ref.path.parent != ref.root:
-        raise DatasetDeleteForbidden(f"dataset {ref.id} is not inside a managed root", dataset_id=ref.id)
-    doomed = ref.root / f".deleting-{uuid.uuid4().hex}"
-    os.rename(ref.path, doomed)
-    remove_tree(doomed)
-    log.info("dataset.deleted id=%s source=%s", ref.id, ref.source)
-    return {"status": "deleted", "id": ref.id}
 
 
 def _meta_lock(ref: DatasetRef) -> Path:
@@ -62,9 +50,8 @@ def set_glossary(
     layout: Layout, dataset_id: str, value: str | Mapping[str, Any] | Sequence[Any] | None
 ) -> dict[str, Any]:
     """Store the normalised glossary in every metadata file present (dataset.json created if none)."""
-    ref = find_dataset(layout, dataset_id)
     text = normalise_glossary(value)
-    with file_lock(_meta_lock(ref)):
+    with dataset_access(layout, dataset_id) as ref, file_lock(_meta_lock(ref)):
         present = [ref.path / name for name in _meta_files(ref) if (ref.path / name).is_file()]
         for path in present or [ref.path / "dataset.json"]:
             meta = load_json_file(path) if path.exists() else {"id": ref.id}
@@ -96,12 +83,13 @@ def set_caption(layout: Layout, dataset_id: str, image_name: str, caption: str) 
     """Save an image's caption (trimmed); an empty caption removes it."""
     if len(caption) > MAX_CAPTION_CHARS:
         raise CaptionTooLarge(f"caption is over {MAX_CAPTION_CHARS} characters", limit_chars=MAX_CAPTION_CHARS)
-    path = _caption_path(find_dataset(layout, dataset_id), image_name)
     text = caption.strip()
-    if text:
-        atomic_write_text(path, text)
-    else:
-        path.unlink(missing_ok=True)
+    with dataset_access(layout, dataset_id) as ref:
+        path = _caption_path(ref, image_name)
+        if text:
+            atomic_write_text(path, text)
+        else:
+            path.unlink(missing_ok=True)
     return {"status": "saved", "caption": text}
 
 

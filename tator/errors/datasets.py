@@ -222,3 +222,16 @@ class DatasetUploadSessionDatasetIdRequired(TatorError):
 
 class DatasetUploadManifestInvalid(TatorError):
     code, status = "dataset_upload_manifest_invalid", 400
+
+
+# --- consistency (issue 17, issue 8: trash, idempotent uploads) ----------------------------------
+class DatasetTrashNotFound(TatorError):
+    code, status = "dataset_trash_not_found", 404
+
+
+class DatasetExists(TatorError):
+    code, status = "dataset_exists", 409
+
+
+class IdempotencyKeyInvalid(TatorError):
+    code, status = "idempotency_key_invalid", 400

@@ -146,3 +146,8 @@ class YoloBundleInvalid(TatorError):
 
 class YoloBundleUnsafe(TatorError):
     code, status = "yolo_bundle_unsafe", 400
+
+
+# --- consistency (issue 17: weights checked against run.json) ------------------------------------
+class RunWeightsIncomplete(TatorError):
+    code, status = "run_weights_incomplete", 412

@@ -23,9 +23,8 @@ from tator.datasets.image_sessions import _fingerprint as tree_fingerprint
 from tator.datasets.imagecheck import validate_image
 from tator.datasets.ingest import UploadOptions, check_options, ingest_tree
 from tator.datasets.listing import list_datasets
-from tator.datasets.locks import file_lock
 from tator.datasets.meta import load_json_file
-from tator.datasets.service import delete_dataset
+from tator.datasets.trash import trash_dataset
 from tator.errors import (
     DatasetNotFound,
     DatasetUploadSessionBusy,
@@ -40,6 +39,7 @@ from tator.errors import (
 )
 from tator.storage.files import atomic_write_json, remove_tree, save_stream
 from tator.storage.layout import Layout
+from tator.storage.locks import file_lock
 from tator.storage.paths import check_id, check_relative
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ def list_qwen_datasets(layout: Layout) -> list[dict[str, Any]]:
     return [entry for entry in list_datasets(layout) if entry.get("qwen_ready")]
 
 
-def delete_qwen_dataset(layout: Layout, dataset_id: str) -> dict[str, Any]:
-    """Delete a Qwen-ready dataset; anything else is `qwen_dataset_not_found`."""
+def delete_qwen_dataset(layout: Layout, dataset_id: str, *, retention_s: float) -> dict[str, Any]:
+    """Delete a Qwen-ready dataset (into the datasets' trash, restorable for `retention_s`); anything else
+    is `qwen_dataset_not_found`."""
     try:
         ref = find_dataset(layout, dataset_id)
     except DatasetNotFound as exc:
@@ -65,7 +66,8 @@ def delete_qwen_dataset(layout: Layout, dataset_id: str) -> dict[str, Any]:
         raise QwenDatasetNotFound(f"dataset {ref.id} is not a Qwen dataset", dataset_id=ref.id)
     if ref.path.is_symlink():
         raise QwenDatasetDeleteForbidden(f"dataset {ref.id} is not inside a managed root", dataset_id=ref.id)
-    return delete_dataset(layout, ref.id)
+    trashed = trash_dataset(layout, ref.id, retention_s=retention_s)
+    return {"status": "deleted", "id": ref.id, "trash_id": trashed["trash_id"]}
 
 
 def _session_dir(layout: Layout, job_id: str) -> Path:

@@ -6,6 +6,7 @@ registry on the next predict. Deleting a run clears the selection (when active) 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -17,14 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tator.errors import RunBusy, TatorError
+from tator.errors import RunBusy, RunWeightsIncomplete, TatorError
 from tator.jobs.kinds import JobKind
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
-from tator.runtime.selections import ModelSelections
+from tator.runtime.selections import ModelSelections, Selection
 from tator.storage.files import atomic_write_json
+from tator.storage.locks import file_lock
 from tator.storage.runs import RUN_RECORD, RunStore
 
 
@@ -64,60 +66,89 @@ class ActiveRuns:
         self._registry = registry
         self._is_busy = is_busy  # a job (training, graft) still writing into the run
 
-    def best_weights(self, run_id: str) -> Path | None:
-        path = self.store.existing(run_id)
+    def _lock(self, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Serialises activations, deletes and downloads of this family's runs (a download shares it)."""
+        root = self.store.root  # uploads/<family>_runs: the lock sits with the others, in uploads/.locks
+        return file_lock(root.parent / ".locks" / f"{root.name}.lock", shared=shared)
+
+    def best_weights(self, run_id: str, *, digest: bool = False) -> Path | None:
+        """The first complete weights file (checked against run.json's size, and SHA-256 with `digest`)."""
+        path, record = self.store.existing(run_id), self.store.read(run_id)
         for name in self.family.weights:
-            candidate = path / name
-            if candidate.is_file() and self.store.guard.contains(candidate):
-                return candidate
+            if self.store.weights_complete(run_id, name, digest=digest, record=record):
+                return path / name
         return None
 
+    def _usable_weights(self, run_id: str) -> Path:
+        weights = self.best_weights(run_id, digest=True)
+        if weights is not None:
+            return weights
+        if any((self.store.path(run_id) / name).is_file() for name in self.family.weights):
+            raise RunWeightsIncomplete(
+                f"run {run_id}'s weights do not match what the run recorded (cut short by a crash?)", run_id=run_id
+            )
+        raise self.family.errors.best_missing(f"run {run_id} has no trained weights", run_id=run_id)
+
     def activate(self, run_id: str) -> dict[str, Any]:
-        """Make a run the active model (it loads on next use); 412 when it has no weights."""
-        record = self.store.read(run_id)
-        weights = self.best_weights(run_id)
-        if weights is None:
-            raise self.family.errors.best_missing(f"run {run_id} has no trained weights", run_id=run_id)
-        now = time.time()
-        labelmap_path = self.store.path(run_id) / "labelmap.txt"
-        meta = {
-            "run_id": run_id,
-            "run_name": record.get("run_name") or run_id,
-            "best_path": str(weights),
-            "labelmap_path": str(labelmap_path) if labelmap_path.is_file() else None,
-            "labelmap": list(record.get("labelmap") or []),
-            "task": record.get("task") or "detect",
-            "variant": record.get("variant"),
-            "created_at": now,
-            "updated_at": now,
-        }
-        if record.get("head_graft"):
-            meta["head_graft"] = record["head_graft"]
-        self._selections.select(self.family.family, ModelSpec(self.family.family, str(weights)), **meta)
+        """Make a run the active model (it loads on next use); 412 when it has no complete weights."""
+        with self._lock():
+            record = self.store.read(run_id)
+            weights = self._usable_weights(run_id)
+            now = time.time()
+            labelmap_path = self.store.path(run_id) / "labelmap.txt"
+            meta = {
+                "run_id": run_id,
+                "run_name": record.get("run_name") or run_id,
+                "best_path": str(weights),
+                "labelmap_path": str(labelmap_path) if labelmap_path.is_file() else None,
+                "labelmap": list(record.get("labelmap") or []),
+                "task": record.get("task") or "detect",
+                "variant": record.get("variant"),
+                "created_at": now,
+                "updated_at": now,
+            }
+            if record.get("head_graft"):
+                meta["head_graft"] = record["head_graft"]
+            self._selections.select(self.family.family, ModelSpec(self.family.family, str(weights)), **meta)
         return meta
 
-    def active(self) -> dict[str, Any]:
-        """The active run's metadata, or {} when none is set or its weights vanished."""
+    def download_archive(self, run_id: str) -> Path:
+        """A temp zip of the run's kept files; refused (412) when its weights are not what it recorded."""
+        with self._lock(shared=True):
+            self._usable_weights(run_id)
+            return self.store.zip_to_tempfile(run_id, self.family.kept_files)
+
+    def _selection(self) -> tuple[Selection, bool] | None:
+        """The family's selection and whether its weights are still there and complete (by size)."""
         selection = self._selections.get(self.family.family)
         if selection is None:
-            return {}
+            return None
         weights = Path(selection.spec.source)
-        if not weights.is_file() or not self.store.guard.contains(weights):
-            return {}
-        return dict(selection.meta)
+        run_id = str(selection.meta.get("run_id") or weights.parent.name)
+        try:
+            complete = weights.parent == self.store.path(run_id) and self.store.weights_complete(
+                run_id, weights.name, digest=False
+            )
+        except TatorError:
+            complete = False
+        return selection, complete
+
+    def active(self) -> dict[str, Any]:
+        """The active run's metadata, or {} when none is set or its weights vanished or are incomplete."""
+        found = self._selection()
+        return dict(found[0].meta) if found is not None and found[1] else {}
 
     def active_spec(self) -> tuple[ModelSpec, dict[str, Any]]:
         """What predict should load; 412 when nothing is active or the weights are gone."""
-        selection = self._selections.get(self.family.family)
-        if selection is None:
-            family = self.family.family
+        family = self.family.family
+        found = self._selection()
+        if found is None:
             raise self.family.errors.active_missing(
                 f"no active {family} model: pick a run from GET /{family}/runs and activate it with "
                 f'POST /{family}/active {{"run_id": "<run_id>"}}, or train one with POST /{family}/train/jobs'
             )
-        weights = Path(selection.spec.source)
-        if not weights.is_file() or not self.store.guard.contains(weights):
-            family = self.family.family
+        selection, complete = found
+        if not complete:
             raise self.family.errors.active_missing_weights(
                 f"the active {family} run's weights are missing: activate another run (GET /{family}/runs, "
                 f"POST /{family}/active) or train a new one",
@@ -131,6 +162,8 @@ class ActiveRuns:
         for record in self.store.list():
             path = self.store.path(record["run_id"])
             artifacts = {name: (path / name).is_file() for name in self.family.kept_files}
+            for name in set(self.family.weights) & set(artifacts):  # a cut weights file is no artifact
+                artifacts[name] = self.store.weights_complete(record["run_id"], name, digest=False, record=record)
             status = record.get("status") or "unknown"
             if status in ("queued", "running", "cancelling") and not self._is_busy(record["run_id"]):
                 status = "interrupted"  # the server stopped while its job ran; the job says the same
@@ -152,7 +185,8 @@ class ActiveRuns:
         `created_at` kept), then the run is activated when asked. Idempotent."""
         path = self.store.path(run_id)
         previous = _read_record(path)
-        record = {**record, "created_at": previous.get("created_at", record.get("created_at"))}
+        weights = self.store.weights_manifest(run_id, self.family.weights)  # size + digest, checked on use
+        record = {**record, "created_at": previous.get("created_at", record.get("created_at")), "weights": weights}
         self.store.write(run_id, record)
         if not auto_activate:
             return {}
@@ -167,17 +201,18 @@ class ActiveRuns:
     def delete(self, run_id: str) -> dict[str, str]:
         """Delete a run: clear the selection if it was active and drop every loaded model of its weights
         (active or not: a run activated earlier may still be resident). A run whose job is still queued
-        or running is refused (cancel the job first)."""
-        run_dir = self.store.existing(run_id).resolve()
-        if self._is_busy(run_id):
-            raise RunBusy(f"run {run_id} is still being written by its job; cancel the job first", run_id=run_id)
-        selection = self._selections.get(self.family.family)
-        if selection is not None and selection.meta.get("run_id") == run_id:
-            self._selections.clear(self.family.family)
-        self._registry.unload_where(
-            lambda spec: spec.family == self.family.family and run_dir in Path(spec.source).resolve().parents
-        )
-        self.store.delete(run_id)
+        or running is refused (cancel the job first). Serialised with activations and downloads."""
+        with self._lock():
+            run_dir = self.store.existing(run_id).resolve()
+            if self._is_busy(run_id):
+                raise RunBusy(f"run {run_id} is still being written by its job; cancel the job first", run_id=run_id)
+            selection = self._selections.get(self.family.family)
+            if selection is not None and selection.meta.get("run_id") == run_id:
+                self._selections.clear(self.family.family)
+            self._registry.unload_where(
+                lambda spec: spec.family == self.family.family and run_dir in Path(spec.source).resolve().parents
+            )
+            self.store.delete(run_id)
         return {"status": "deleted", "run_id": run_id}
 
 

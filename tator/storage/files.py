@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,8 +15,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tator.errors import UploadTooLarge
+from tator.storage.pause import pause_point
 
 CHUNK_BYTES = 1024 * 1024
+LEFTOVER_FILES = re.compile(
+    r"^\..+\.tmp$"  # temp files of atomic writes (text labels, job metrics, run.json, weights)
+    r"|^\.incoming-[0-9a-f]{32}$"  # a received upload not yet stored
+    r"|^\.converted-[0-9a-f]{32}\.npz$"  # a legacy head being converted
+)
 
 
 @contextlib.contextmanager
@@ -81,6 +88,40 @@ def save_stream(src: BinaryIO, dest: Path, *, max_bytes: int) -> SavedFile:
     return SavedFile(path=dest, size=size, sha256=digest.hexdigest())
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_copy(src: Path, dest: Path, *, pause: str = "") -> SavedFile:
+    """Copy `src` to `dest` through a temp file and a rename: `dest` is absent or complete, never cut.
+    `pause` names a test pause point reached while the copy is half written."""
+    with open(src, "rb") as handle:
+        with _temp_beside(dest) as temp:
+            saved = _copy_into(handle, temp, pause)
+            os.replace(temp, dest)
+    return SavedFile(path=dest, size=saved[0], sha256=saved[1])
+
+
+def _copy_into(src: BinaryIO, temp: Path, pause: str) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(temp, "wb") as out:
+        while chunk := src.read(CHUNK_BYTES):
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+            if pause:
+                out.flush()
+                pause_point(pause)
+        out.flush()
+        os.fsync(out.fileno())
+    return size, digest.hexdigest()
+
+
 def remove_tree(path: Path) -> None:
     """Delete a directory tree (or file) if present; never follows a symlink out of it."""
     if path.is_symlink() or path.is_file():
@@ -90,10 +131,13 @@ def remove_tree(path: Path) -> None:
 
 
 def directory_bytes(path: Path) -> int:
-    """Total size of regular files under `path`, not following symlinks."""
+    """Total size of regular files under `path`, not following symlinks; temp files and received uploads
+    not yet stored (`LEFTOVER_FILES`) do not count against a quota."""
     total = 0
     for root, _dirs, files in os.walk(path, followlinks=False):
         for name in files:
+            if LEFTOVER_FILES.match(name):
+                continue
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total

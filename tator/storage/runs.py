@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tator.errors import InvalidRunId, TatorError
-from tator.storage.files import atomic_write_json
+from tator.storage.files import atomic_write_json, file_sha256
 from tator.storage.paths import PathGuard, check_id
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,31 @@ class RunStore:
         return sorted(records, key=lambda r: float(r.get("created_at") or 0), reverse=True)
 
     def delete(self, run_id: str) -> None:
-        shutil.rmtree(self.existing(run_id))
+        """Rename the run aside (listings stop seeing it at once), then remove it."""
+        doomed = self.root / f".deleting-{uuid.uuid4().hex}"
+        os.rename(self.existing(run_id), doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def weights_manifest(self, run_id: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Size and SHA-256 of each weights file present, recorded in run.json when the run succeeds."""
+        path = self.path(run_id)
+        return {name: {"bytes": (path / name).stat().st_size, "sha256": file_sha256(path / name)}
+                for name in names if (path / name).is_file()}  # fmt: skip
+
+    def weights_complete(self, run_id: str, name: str, *, digest: bool, record: dict[str, Any] | None = None) -> bool:
+        """True when the weights file exists and matches run.json's size (and, with `digest`, its SHA-256).
+        A succeeded run recorded before manifests existed has nothing to compare: its file only has to exist."""
+        file = self.path(run_id) / name
+        if not file.is_file() or not self.guard.contains(file):
+            return False
+        record = self.read(run_id) if record is None else record
+        manifest = record.get("weights")
+        entry = manifest.get(name) if isinstance(manifest, dict) else None
+        if not isinstance(entry, dict):  # no manifest: only a finished run (or one from before them) counts
+            return record.get("status") in (None, "unknown", "succeeded")
+        if file.stat().st_size != entry.get("bytes"):
+            return False
+        return not digest or file_sha256(file) == entry.get("sha256")
 
     def zip_to_tempfile(self, run_id: str, names: Iterable[str]) -> Path:
         """Zip the named files of a run (those present) into a temp file the caller streams and deletes."""

@@ -30,7 +30,7 @@ from tator.errors import (
     YoloRunExists,
 )
 from tator.runtime.active_runs import ActiveRuns
-from tator.storage.files import atomic_write_json, atomic_write_text, remove_tree
+from tator.storage.files import atomic_write_json, atomic_write_text, file_sha256, remove_tree
 from tator.yolo.graft_plan import AUDIT_NAME, MODEL_YAML_NAME, append_audit, sanitised_run_id
 
 MiB = 1024 * 1024
@@ -129,6 +129,8 @@ def _store_staged(staging: Path, run_id: str) -> dict[str, Any]:
     atomic_write_text(staging / "labelmap.txt", labelmap_text(labelmap))
     source = _read_object(staging / "run.json")
     record = _run_record(run_id, source, labelmap)
+    best = staging / "best.pt"
+    record["weights"] = {"best.pt": {"bytes": best.stat().st_size, "sha256": file_sha256(best)}}
     atomic_write_json(staging / "run.json", record)
     _rewrite_audit(staging / AUDIT_NAME)
     append_audit(staging, "imported", run_id=run_id, source_run_id=record["head_graft"].get("imported_from"))

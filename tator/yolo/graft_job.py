@@ -56,7 +56,10 @@ def complete_graft(runs: ActiveRuns) -> Completion:
     def complete(record: JobRecord) -> dict[str, Any]:
         plan = HeadGraftPlan.model_validate(record.params)
         run_dir = runs.store.path(plan.run_id)
-        _status(plan, run_dir, record.job_id, "succeeded", _created_at(run_dir), **(record.result or {}))
+        weights = runs.store.weights_manifest(plan.run_id, ("best.pt",))  # size + digest, checked on use
+        _status(
+            plan, run_dir, record.job_id, "succeeded", _created_at(run_dir), weights=weights, **(record.result or {})
+        )
         if not plan.request.auto_activate:
             return {}
         runs.activate(plan.run_id)

@@ -21,7 +21,7 @@ from tator.jobs.context import JobContext
 from tator.jobs.kinds import Completion, JobKind
 from tator.jobs.types import JobRecord
 from tator.runtime.active_runs import ActiveRuns, track_run, training_run_record
-from tator.storage.files import atomic_write_json, atomic_write_text
+from tator.storage.files import atomic_copy, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +307,10 @@ def keep_outputs(run_dir: Path, ctx: JobContext) -> dict[str, Any]:
         best = trainer_dir / "weights" / "last.pt"
     if not best.is_file():
         raise TrainingProducedNoWeights("ultralytics finished without writing weights")
-    shutil.copy2(best, run_dir / "best.pt")
+    atomic_copy(best, run_dir / "best.pt", pause="yolo.keep_outputs.best_pt")
     for name in KEPT_FROM_TRAINER:
         if (trainer_dir / name).is_file():
-            shutil.copy2(trainer_dir / name, run_dir / name)
+            atomic_copy(trainer_dir / name, run_dir / name)
     series = _read_results_csv(run_dir / "results.csv")
     final = series[-1] if series else {}
     atomic_write_json(run_dir / "metrics_series.json", series)

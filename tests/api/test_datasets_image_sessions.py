@@ -63,8 +63,9 @@ def test_batches_retry_restart_and_finalize(settings: Settings, tmp_path: Path) 
         listed = {d["id"]: d for d in client.get("/datasets").json()}
         assert listed["pieces"]["image_count"] == 6
         assert listed["pieces"]["classes"] == list(CLASSES)
-        gone = client.post(f"/datasets/upload_session/{sid}/finalize")
-        assert gone.json()["detail"] == "dataset_upload_session_not_found"
+        again = client.post(f"/datasets/upload_session/{sid}/finalize")  # idempotent: the same dataset
+        assert (again.status_code, again.json()["id"], again.json()["signature"]) == (200, "pieces", meta["signature"])
+        assert [d["id"] for d in client.get("/datasets").json()].count("pieces") == 1
     assert files_under(settings.uploads_dir / "dataset_uploads") == set()
 
 

@@ -55,7 +55,8 @@ def test_chunked_upload_listing_and_delete(client: TestClient) -> None:
     assert client.get("/datasets/birds/glossary").json()["glossary"] == "bird: a bird"
     assert client.post("/qwen/dataset/finalize", data={"job_id": job}).json()["detail"] == "qwen_dataset_job_not_found"
     assert client.delete("/qwen/datasets/nope").json()["detail"] == "qwen_dataset_not_found"
-    assert client.delete("/qwen/datasets/birds").json() == {"status": "deleted", "id": "birds"}
+    gone = client.delete("/qwen/datasets/birds").json()
+    assert (gone["status"], gone["id"]) == ("deleted", "birds") and gone["trash_id"]
     assert client.get("/qwen/datasets").json() == []
 
 

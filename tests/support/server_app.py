@@ -1,4 +1,4 @@
-"""An app factory for subprocess tests: the real app plus one route that starts a slow job."""
+"""An app factory for subprocess tests: the real app plus a route that starts a slow job and one that fails."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def create() -> FastAPI:
     @router.post("/test/sleep_job", response_model=JobRecord)
     def start_sleep_job(body: SleepParams, jobs: JobsDep) -> JobRecord:
         return jobs.submit("test.sleep", sleep_job, body)
+
+    @router.get("/test/crash")
+    def crash() -> None:
+        """Fails with an unexpected error (the 500 path)."""
+        raise RuntimeError("a bug, on purpose")
 
     app.include_router(router)
     return app

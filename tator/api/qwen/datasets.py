@@ -36,9 +36,9 @@ def list_qwen_datasets(layout: LayoutDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/datasets/{dataset_id}", responses=responses(QwenDatasetNotFound, DatasetDeleteForbidden, InvalidId))
-def delete_qwen_dataset(dataset_id: str, layout: LayoutDep) -> dict[str, Any]:
-    """Delete a Qwen-ready dataset."""
-    return datasets.delete_qwen_dataset(layout, dataset_id)
+def delete_qwen_dataset(dataset_id: str, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
+    """Delete a Qwen-ready dataset (it goes to the datasets' trash: GET /datasets/trash)."""
+    return datasets.delete_qwen_dataset(layout, dataset_id, retention_s=settings.dataset_trash_retention_s)
 
 
 @router.post("/dataset/init", responses=responses(InvalidId))

@@ -13,13 +13,14 @@ from tator.errors import TatorError
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, busy: TatorError | None = None) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if needed). With `busy`, don't wait: raise it instead."""
+def file_lock(path: Path, *, busy: TatorError | None = None, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (or, with `shared`, a shared) lock on `path` (created if needed). With `busy`,
+    don't wait: raise it instead."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy is not None else 0))
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (fcntl.LOCK_NB if busy is not None else 0))
         except BlockingIOError:
             assert busy is not None
             raise busy from None
