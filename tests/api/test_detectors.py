@@ -168,11 +168,6 @@ def test_deleting_a_run_that_is_no_longer_active_unloads_it(
     assert len(left) == 1 and f"/second/{weights}" in left[0]
     assert client.get(f"/{family}/active").json()["run_id"] == "second"
 
-
-@pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "x" * 300])
-def test_bad_run_ids(detector_client: TestClient, run_id: str) -> None:
-    response = detector_client.post("/yolo/active", json={"run_id": run_id})
-    assert response.status_code in (400, 404) and response.json()["detail"] in ("invalid_id", "yolo_run_not_found")
     missing = detector_client.post("/yolo/active", json={"run_id": "nope"})
     assert (missing.status_code, missing.json()["detail"]) == (404, "yolo_run_not_found")
 
