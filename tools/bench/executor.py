@@ -15,6 +15,7 @@ workers as jobs. `--address local` starts a Ray instance sized to this machine i
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--clip-runs", type=int, default=3)
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway loopback instance: no ~/.ray/auth_token
     from tator.offline import configure_model_libraries
     from tator.zoo.tiny_embed import build_tiny_clip
 
