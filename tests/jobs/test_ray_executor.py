@@ -162,3 +162,23 @@ def test_a_gpu_job_asks_ray_for_one_gpu_and_sees_it_as_cuda_0(tmp_path: Path) ->
     assert done.status == JobStatus.SUCCEEDED, done.error
     assert done.result is not None and done.result["device"] == "cuda:0" and done.result["cuda_available"]
     assert done.result["cuda_visible_devices"] not in (None, "")
+
+
+def test_start_up_refuses_when_a_node_cannot_read_the_data_dir(
+    tmp_path: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative data dir: the server writes the probe under its own working directory, the Ray worker
+    looks under its own, so the node is blind to it, as a node without the shared mount would be."""
+    from tator.errors import ExecutorUnavailable
+    from tator.jobs.ray_executor import RayExecutor, probe_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    Path("data").mkdir()
+    executor = RayExecutor(ray_address, loaders={})
+    try:
+        probe_data_dir(tmp_path / "data")  # the same directory by its absolute path: visible
+        with pytest.raises(ExecutorUnavailable, match="cannot read the data directory"):
+            probe_data_dir(Path("data"))
+    finally:
+        executor.close()
+    assert list(Path("data").iterdir()) == []  # the probe file is removed either way
