@@ -83,10 +83,10 @@ class AppState:
 def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     """Open the store, mark interrupted jobs, and wire the registry and job manager. Imports no torch
     unless a CUDA device is explicitly requested (then it is checked at once)."""
+    executor = _executor(settings, loaders)  # first: a Ray cluster that cannot be used stops start-up here
     layout = Layout(settings.uploads_dir, settings.logs_dir)
     _sweep_staging(layout)
     db = Database(settings.database_path)
-    executor = _executor(settings, loaders)
     slots = DeviceSlots(
         jobs_per_gpu=settings.jobs_per_gpu,
         cpu_workers=settings.cpu_job_workers if settings.executor == "thread" else settings.ray_max_jobs,

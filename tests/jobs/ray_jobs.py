@@ -35,3 +35,21 @@ def nap(params: Nap, ctx: JobContext) -> Napped:
 
 
 NAP = JobKind("test.nap", nap, Nap, Napped, resource="cpu")
+
+
+class Where(BaseModel):
+    device: str
+    cuda_visible_devices: str | None
+    cuda_available: bool
+
+
+def where(params: Nap, ctx: JobContext) -> Where:
+    """Report the device Ray gave this job."""
+    import torch
+
+    del params
+    return Where(device=ctx.device, cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+                 cuda_available=torch.cuda.is_available())  # fmt: skip
+
+
+WHERE = JobKind("test.where", where, Nap, Where, resource="gpu")

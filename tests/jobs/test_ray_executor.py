@@ -18,7 +18,7 @@ from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
 from tator.jobs.types import JobRecord, JobStatus
 from tator.storage.db import Database
-from tests.jobs.ray_jobs import NAP, Nap
+from tests.jobs.ray_jobs import NAP, WHERE, Nap
 from tests.support.ray_cluster import local_ray_cluster
 
 pytestmark = pytest.mark.ray
@@ -142,3 +142,43 @@ def test_tiny_yolo_training_through_the_routes_on_ray_completes_and_activates(
     assert any(line["message"].startswith("running on Ray node") for line in job["logs"])
     assert job["metrics"] and "event: end" in events
     assert [(r["run_id"], r["status"], r["is_active"]) for r in runs] == [(job_id, "succeeded", True)]
+
+
+@pytest.mark.gpu
+def test_a_gpu_job_asks_ray_for_one_gpu_and_sees_it_as_cuda_0(tmp_path: Path) -> None:
+    from tator.jobs.ray_executor import RayExecutor
+
+    with local_ray_cluster(tmp_path, num_gpus=1) as address:
+        jobs = JobManager(
+            JobStore(Database(tmp_path / "db.sqlite3")),
+            RayExecutor(address, loaders={}),
+            DeviceSlots(jobs_per_gpu=1, cpu_workers=4, gpu_devices=[]),
+            run_root=tmp_path / "runs",
+        )
+        try:
+            done = jobs.wait(jobs.submit_kind(WHERE, Nap()).job_id, 180)
+        finally:
+            jobs.shutdown(timeout=30)
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert done.result is not None and done.result["device"] == "cuda:0" and done.result["cuda_available"]
+    assert done.result["cuda_visible_devices"] not in (None, "")
+
+
+def test_start_up_refuses_when_a_node_cannot_read_the_data_dir(
+    tmp_path: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative data dir: the server writes the probe under its own working directory, the Ray worker
+    looks under its own, so the node is blind to it, as a node without the shared mount would be."""
+    from tator.errors import ExecutorUnavailable
+    from tator.jobs.ray_executor import RayExecutor, probe_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    Path("data").mkdir()
+    executor = RayExecutor(ray_address, loaders={})
+    try:
+        probe_data_dir(tmp_path / "data")  # the same directory by its absolute path: visible
+        with pytest.raises(ExecutorUnavailable, match="cannot read the data directory"):
+            probe_data_dir(Path("data"))
+    finally:
+        executor.close()
+    assert list(Path("data").iterdir()) == []  # the probe file is removed either way

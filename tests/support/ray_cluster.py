@@ -19,24 +19,31 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 
 @contextmanager
-def local_ray_cluster(log_dir: Path, *, num_cpus: int = 2) -> Iterator[str]:
+def local_ray_cluster(log_dir: Path, *, num_cpus: int = 2, num_gpus: int = 0) -> Iterator[str]:
     """Start a head node; yields its address (`127.0.0.1:<port>`)."""
     port = free_port()
     temp_dir = Path(f"/tmp/tator-ray-{port}")  # short: Ray's socket paths must stay under 107 bytes
     args = [
-        RAY, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}", "--num-gpus=0",
+        RAY, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
         f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
         f"--dashboard-agent-listen-port={free_port()}",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
+    # No token auth: a loopback test cluster, and no ~/.ray/auth_token written on a shared machine.
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     log = open(log_dir / f"ray-head-{port}.log", "ab")  # noqa: SIM115 - closed below
     head = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"127.0.0.1:{port}"
+    previous = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the clients of this process must match the cluster
     try:
         _wait_ready(head, temp_dir)
         yield address
     finally:
+        if previous is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = previous
         _stop(head)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
