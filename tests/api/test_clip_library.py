@@ -174,7 +174,12 @@ def test_nul_and_over_long_paths_are_400(client: TestClient, settings: Settings)
     folder = settings.uploads_dir / "classifiers"
     write_head(folder, "alpha.npz")
     (settings.uploads_dir / "labelmaps").mkdir(parents=True, exist_ok=True)
-    for value in (str(folder / "alpha\x00.npz"), "alpha\x00.npz", "n" * 300 + ".npz", str(folder / ("n" * 300 + ".npz"))):
+    for value in (
+        str(folder / "alpha\x00.npz"),
+        "alpha\x00.npz",
+        "n" * 300 + ".npz",
+        str(folder / ("n" * 300 + ".npz")),
+    ):
         for response in (
             client.get("/clip/classifiers/download", params={"rel_path": value}),
             client.post("/clip/active_model", json={"classifier_path": value}),
