@@ -13,6 +13,7 @@ from tator.jobs.executor import ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
+from tator.runtime.budget import PixelBudget
 from tator.runtime.device import resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
@@ -83,7 +84,11 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     images = ImageCache(
         max_bytes=settings.image_cache_bytes,
         max_entries=settings.image_cache_entries,
-        limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
+        limits=ImageLimits(
+            max_bytes=settings.image_max_bytes,
+            max_pixels=settings.image_max_pixels,
+            budget=PixelBudget(settings.decode_pixel_budget, wait_s=settings.decode_wait_s),
+        ),
     )
     return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images)
 
