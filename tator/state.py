@@ -17,6 +17,7 @@ from tator.jobs.store import JobStore
 from tator.qwen.models import QwenCatalog
 from tator.qwen.runtime import QwenRuntime
 from tator.qwen.service import QwenContext, QwenLimits
+from tator.runtime.budget import PixelBudget
 from tator.runtime.catalog import HUB_BASE_MODELS
 from tator.runtime.device import resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
@@ -113,7 +114,11 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     images = ImageCache(
         max_bytes=settings.image_cache_bytes,
         max_entries=settings.image_cache_entries,
-        limits=ImageLimits(max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels),
+        limits=ImageLimits(
+            max_bytes=settings.image_max_bytes,
+            max_pixels=settings.image_max_pixels,
+            budget=PixelBudget(settings.decode_pixel_budget, wait_s=settings.decode_wait_s),
+        ),
     )
     sam = SamRuntime(
         EmbeddingCache(

@@ -75,3 +75,19 @@ def test_kill_9_mid_job_then_restart_shows_job_interrupted(tmp_path: Path) -> No
                 time.sleep(0.05)
     finally:
         restarted.stop()
+
+
+def test_real_server_redacts_query_tokens_and_refuses_foreign_hosts(tmp_path: Path) -> None:
+    server = start_tator(tmp_path / "data", {"TATOR_API_TOKEN": "s3cret-value", "TATOR_ALLOWED_HOSTS": "[]"})
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            assert http.get("/jobs/nope/events", params={"token": "s3cret-value"}).status_code == 404
+            assert http.get("/datasets", params={"token": "s3cret-value"}).status_code == 401
+            rebound = http.get("/datasets", headers={"Host": "attacker.example"})
+            assert (rebound.status_code, rebound.json()["detail"]) == (400, "host_not_allowed")
+    finally:
+        server.stop()
+    log = (tmp_path / f"server-{server.port}.log").read_text()
+    assert "/jobs/nope/events?token=***" in log  # the access log line is there, without the secret
+    assert "s3cret-value" not in log

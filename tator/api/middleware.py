@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import time
 import urllib.parse
@@ -13,8 +12,9 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tator.api.errors import unexpected_error_response
-from tator.api.guards import header, query_token_allowed
+from tator.api.guards import header, query_token_allowed, refuse
 from tator.api.metrics import HttpMetrics
+from tator.errors import AuthInvalid, AuthRequired
 from tator.logging import request_id_var
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -83,17 +83,12 @@ class TokenAuthMiddleware:
         if offered is not None and hmac.compare_digest(offered.encode(), self.token):
             await self.app(scope, receive, send)
             return
-        code = "auth_required" if offered is None else "auth_invalid"
-        message = "this server requires an API token" if offered is None else "the API token is not valid"
-        body = json.dumps({"detail": code, "message": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
-            }
+        error = (
+            AuthRequired("this server requires an API token")
+            if offered is None
+            else AuthInvalid("the API token is not valid")
         )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, error, [(b"www-authenticate", b"Bearer")])
 
     @staticmethod
     def _offered(scope: Scope) -> str | None:

@@ -9,6 +9,7 @@ Boxes are pixel `x, y, width, height` (top-left + size), clipped to the image; e
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 KIND = "crop_zip"
 JPEG_QUALITY = 90
+MAX_BOXES_PER_CHUNK = 10_000  # boxes over all images of one chunk (each image may also hold 10,000)
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 
 
@@ -86,7 +88,19 @@ def _crop(pixels: Any, box: CropBox) -> Image.Image | None:
     return Image.fromarray(pixels[top:bottom, left:right])
 
 
-def _write_crops(job: Path, pending: Path, images: Sequence[CropImage], limits: ImageLimits) -> tuple[int, int]:
+def _check_boxes(images: Sequence[CropImage]) -> None:
+    boxes = sum(len(image.boxes) for image in images)
+    if boxes > MAX_BOXES_PER_CHUNK:
+        raise CropZipTooLarge(
+            f"a chunk may hold at most {MAX_BOXES_PER_CHUNK} boxes in all ({boxes} sent); send smaller chunks",
+            limit_boxes=MAX_BOXES_PER_CHUNK,
+        )
+
+
+def _write_crops(
+    job: Path, pending: Path, images: Sequence[CropImage], limits: ImageLimits, budget: int
+) -> tuple[int, int]:
+    """Encode each crop in memory and write it only if it fits in what is left of the job's byte budget."""
     taken = {PurePosixPath(name).stem.casefold() for name in os.listdir(job / "crops")}
     count = size = 0
     for image in images:
@@ -95,26 +109,29 @@ def _write_crops(job: Path, pending: Path, images: Sequence[CropImage], limits: 
             crop = _crop(pixels, box)
             if crop is None:
                 continue
-            target = pending / unique_name(name, taken)
-            crop.save(target, format="JPEG", quality=JPEG_QUALITY)
+            encoded = io.BytesIO()
+            crop.save(encoded, format="JPEG", quality=JPEG_QUALITY)
+            if size + encoded.tell() > budget:
+                raise CropZipTooLarge(f"crops exceed the job's byte budget ({budget} bytes left)", limit_bytes=budget)
+            (pending / unique_name(name, taken)).write_bytes(encoded.getvalue())
             count += 1
-            size += target.stat().st_size
+            size += encoded.tell()
     return count, size
 
 
 def add_chunk(
     root: Path, job_id: str, images: Sequence[CropImage], *, limits: ImageLimits, max_bytes: int
 ) -> dict[str, Any]:
-    """Crop every box of every image; all crops of a chunk are kept, or (on any error) none."""
+    """Crop every box of every image; all crops of a chunk are kept, or (on any error) none. The job's byte
+    budget is checked before each crop is written, so a refused chunk never fills the disk first."""
+    _check_boxes(images)
     store = _store(root)
     with store.locked(job_id, wait=True) as (job, record):
         pending = job / f"pending-{uuid.uuid4().hex}"
         pending.mkdir()
         try:
-            count, size = _write_crops(job, pending, images, limits)
+            count, size = _write_crops(job, pending, images, limits, max_bytes - int(record.get("bytes", 0)))
             total = int(record.get("bytes", 0)) + size
-            if total > max_bytes:
-                raise CropZipTooLarge(f"crops exceed {max_bytes} bytes", limit_bytes=max_bytes)
             for path in pending.iterdir():
                 os.replace(path, job / "crops" / path.name)
         finally:

@@ -7,7 +7,6 @@ shared `DecodeBudget` caps how many decoded bytes the validating threads hold at
 from __future__ import annotations
 
 import io
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,30 +15,14 @@ from typing import IO
 from PIL import Image, UnidentifiedImageError
 
 from tator.errors import DatasetImageInvalid, DatasetImageTooLarge
+from tator.runtime.budget import WeightedBudget
 from tator.runtime.images import open_image
 
 DRAFT_ABOVE_PIXELS = 16_000_000  # big JPEGs decode at 1/8 scale: every byte is still entropy-decoded
 
 
-class DecodeBudget:
-    """A weighted semaphore over decoded bytes; one oversized image may still run, alone."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max = max_bytes
-        self._used = 0
-        self._cond = threading.Condition()
-
-    def acquire(self, amount: int) -> int:
-        amount = min(amount, self._max)
-        with self._cond:
-            self._cond.wait_for(lambda: self._used + amount <= self._max)
-            self._used += amount
-        return amount
-
-    def release(self, amount: int) -> None:
-        with self._cond:
-            self._used -= amount
-            self._cond.notify_all()
+class DecodeBudget(WeightedBudget):
+    """Decoded bytes the validating threads hold at once; one oversized image may still run, alone."""
 
 
 @dataclass(frozen=True)

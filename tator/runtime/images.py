@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import ctypes
+import functools
 import hashlib
 import io
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
 from tator.errors import (
+    DecodeBusy,
     ImageBase64TooLarge,
     ImageBytesTooLarge,
     ImagePayloadMissing,
@@ -30,6 +35,10 @@ from tator.errors import (
     InvalidBase64,
     InvalidImage,
 )
+from tator.runtime.budget import PixelBudget
+
+BAND_PIXELS = 4_000_000  # pixels converted per band while filling the output array
+TRIM_ABOVE_PIXELS = 16_000_000  # decodes this big leave freed blocks worth handing back to the OS
 
 
 class ImagePayload(BaseModel):
@@ -74,6 +83,7 @@ class DecodedImage:
 class ImageLimits:
     max_bytes: int
     max_pixels: int
+    budget: PixelBudget | None = None  # pixels decoded at once, shared by every request
 
 
 def _strip_data_url(text: str) -> str:
@@ -107,9 +117,11 @@ def decode_base64_image(text: str, limits: ImageLimits) -> np.ndarray:
 
 
 def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
-    """Decode encoded image bytes into RGB pixels; the pixel count is checked before decoding."""
+    """Decode encoded image bytes into RGB pixels; the pixel count is checked before decoding, and the
+    decode itself runs under the shared pixel budget (503 `decode_busy` when it cannot start in time)."""
     if len(raw) > limits.max_bytes:
         raise ImageBytesTooLarge(f"image exceeds {limits.max_bytes} bytes", limit_bytes=limits.max_bytes)
+    decoded = 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -122,9 +134,11 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
                         height=height,
                         limit_pixels=limits.max_pixels,
                     )
-                image.load()
-                rgb = image.convert("RGB")
-    except ImagePixelsTooLarge:
+                with limits.budget.reserve(width * height) if limits.budget else contextlib.nullcontext():
+                    decoded = width * height
+                    image.load()
+                    pixels = _rgb_array(image)
+    except (ImagePixelsTooLarge, DecodeBusy):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImagePixelsTooLarge(f"image is too large to decode safely: {exc}") from exc
@@ -133,9 +147,38 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
             f"image could not be decoded ({_reason(exc)}); send a JPEG, PNG, WebP, BMP, TIFF or GIF file, base64 "
             "encoded"
         ) from exc
-    pixels = np.asarray(rgb, dtype=np.uint8)
-    pixels.setflags(write=False)
+    finally:
+        if decoded >= TRIM_ABOVE_PIXELS:
+            release_free_memory()
     return pixels
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """The decoded image as one H x W x 3 uint8 array, filled band by band: the only full-size copy is the
+    array the model reads (no whole-image `convert` copy, no whole-image `tobytes` copy)."""
+    width, height = image.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    rows = max(1, BAND_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        out[top : top + band.height] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+    out.setflags(write=False)
+    return out
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps the blocks of big decodes otherwise); no-op elsewhere."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return cast(Callable[[int], int], ctypes.CDLL("libc.so.6").malloc_trim)
+    except (OSError, AttributeError):
+        return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -169,7 +212,9 @@ class ImageCache:
     def put(self, pixels: np.ndarray) -> DecodedImage:
         token = image_token(pixels)
         with self._lock:
-            if token not in self._items:
+            if token in self._items:
+                pixels = self._items[token]  # the same picture decoded again: keep one copy, drop this one
+            else:
                 self._items[token] = pixels
                 self._bytes += pixels.nbytes
             self._items.move_to_end(token)

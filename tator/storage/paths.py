@@ -15,6 +15,19 @@ from tator.errors import InvalidId, InvalidRelativePath, PathOutsideDataDir, Tat
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _DRIVE_PATTERN = re.compile(r"^[A-Za-z]:")
 _MAX_RELATIVE_LENGTH = 1024
+MAX_NAME_BYTES = 255  # one path component, as every common file system allows
+MAX_PATH_BYTES = 4096  # PATH_MAX on Linux
+
+
+def check_os_path(value: str) -> str:
+    """`value` if the OS can take it as a path: no NUL, no component over 255 bytes, at most 4096 bytes in all
+    (anything else makes the OS call raise, which would surface as a 500)."""
+    if "\x00" in value:
+        raise InvalidRelativePath("path must not contain NUL bytes")
+    encoded = value.encode("utf-8", "surrogateescape")
+    if len(encoded) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        raise InvalidRelativePath(f"path names must be at most {MAX_NAME_BYTES} bytes each, {MAX_PATH_BYTES} in all")
+    return value
 
 
 def check_id(value: str, *, what: str = "id", error: type[TatorError] = InvalidId) -> str:
@@ -50,6 +63,7 @@ def check_relative(value: str) -> PurePosixPath:
         parts = PurePosixPath(candidate).parts
         if any(part == ".." for part in parts):
             raise InvalidRelativePath("relative path must not contain '..'")
+    check_os_path(value)
     kept = [p for p in PurePosixPath(value).parts if p not in ("", ".")]
     if not kept:
         raise InvalidRelativePath("relative path names nothing")
@@ -64,7 +78,7 @@ class PathGuard:
 
     def contains(self, path: Path) -> bool:
         """True when `path`, with every symlink resolved, is the root or lies under it."""
-        resolved = path.resolve()
+        resolved = Path(check_os_path(str(path))).resolve()
         return resolved == self.root or self.root in resolved.parents
 
     def ensure_inside(self, path: Path) -> Path:

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tator.app import create_app
+from tator.settings import Settings
 from tests.clip.support import embed_settings, png_b64, tiny_embedders, write_head
 
 __all__ = ["tiny_embedders"]  # the session fixture, imported for pytest
@@ -73,3 +74,16 @@ def test_active_model_rules_persistence_and_predict(tmp_path: Path, tiny_embedde
         client.delete("/clip/classifiers", params={"rel_path": "dino2.npz"})
         assert client.get("/clip/active_model").json()["classifier_path"] is None
         assert client.get("/models").json()["total"] == 0  # the deleted head's backbone is unloaded
+
+
+def test_predict_base64_waits_for_the_decode_budget_then_503(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", device="cpu", decode_pixel_budget=10_000, decode_wait_s=0.05)
+    image = png_b64(Image.new("RGB", (64, 48), (200, 30, 30)))
+    with TestClient(create_app(settings, loaders={})) as client:
+        budget = client.app.state.tator.images.limits.budget  # type: ignore[attr-defined]
+        held = budget.try_acquire(budget.max_units, timeout=0)  # other requests are decoding
+        busy = client.post("/predict_base64", json={"image_base64": image})
+        assert (busy.status_code, busy.json()["detail"]) == (503, "decode_busy")
+        assert client.get("/healthz").status_code == 200
+        budget.release(held)
+        assert client.post("/predict_base64", json={"image_base64": image}).status_code == 200

@@ -172,3 +172,23 @@ def test_upload_is_bounded(tmp_path: Path) -> None:
         response = client.post("/fs/upload_classifier", files={"file": ("big.npz", b"\0" * 5000)})
         assert response.status_code == 413, response.text
         assert _files(settings.uploads_dir / "classifiers") == []
+
+
+def test_nul_and_over_long_paths_are_400(client: TestClient, settings: Settings) -> None:
+    folder = settings.uploads_dir / "classifiers"
+    write_head(folder, "alpha.npz")
+    (settings.uploads_dir / "labelmaps").mkdir(parents=True, exist_ok=True)
+    for value in (
+        str(folder / "alpha\x00.npz"),
+        "alpha\x00.npz",
+        "n" * 300 + ".npz",
+        str(folder / ("n" * 300 + ".npz")),
+    ):
+        for response in (
+            client.get("/clip/classifiers/download", params={"rel_path": value}),
+            client.post("/clip/active_model", json={"classifier_path": value}),
+            client.get("/clip/labelmaps/download", params={"rel_path": value.replace(".npz", ".txt")}),
+        ):
+            assert response.status_code == 400, (value[:20], response.text)
+            assert response.json()["detail"] in ("classifier_path_not_allowed", "labelmap_path_not_allowed")
+    assert client.get("/healthz").status_code == 200

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tator.app import create_app
 from tator.settings import Settings
 from tests.datasets.zips import png_bytes
 
@@ -78,3 +79,19 @@ def test_glossary_library_routes(client: TestClient) -> None:
     assert client.delete("/glossaries/Object class").json() == {"status": "deleted", "name": "Object class"}
     missing = client.get("/glossaries/Object class")
     assert (missing.status_code, missing.json()["detail"]) == (404, "glossary_not_found")
+
+
+def test_crop_zip_budget_is_checked_before_writing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", device="cpu", max_upload_bytes=20_000)
+    boxes = [{"className": "c", "x": 0, "y": 0, "width": 64, "height": 64}] * 200  # ~200 crops, far over 20 KB
+    chunk = {"images": [{"image_base64": _b64((64, 64)), "bboxes": boxes}, {"image_base64": "!!", "bboxes": []}]}
+    with TestClient(create_app(settings, loaders={})) as client:
+        job = client.post("/crop_zip_init").json()["jobId"]
+        response = client.post("/crop_zip_chunk", params={"jobId": job}, json=chunk)
+        # Refused as soon as the budget ran out: before every crop was written, before the next image was read.
+        assert (response.status_code, response.json()["detail"]) == (413, "crop_zip_too_large")
+        assert list((settings.uploads_dir / "crop_zips" / job / "crops").iterdir()) == []
+        many = {"images": [{"image_base64": _b64(), "bboxes": boxes[:1] * 6000}] * 2}  # 12,000 boxes in one chunk
+        refused = client.post("/crop_zip_chunk", params={"jobId": job}, json=many)
+        assert (refused.status_code, refused.json()["limit_boxes"]) == (413, 10_000)
+        assert client.get("/healthz").status_code == 200

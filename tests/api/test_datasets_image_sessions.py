@@ -113,3 +113,11 @@ def test_start_requires_dataset_id(client: TestClient) -> None:
         "/datasets/upload_session/start", json={"dataset_id": "../x", "classes": ["a"], "total_images": 1}
     )
     assert (bad.status_code, bad.json()["detail"]) == (400, "invalid_id")
+
+
+def test_over_long_file_names_are_400_not_500(client: TestClient, tmp_path: Path) -> None:
+    image = next(iter(_dataset(tmp_path).images))
+    sid = _start(client, 1)
+    out = _batch(client, sid, [image], **{image.path.name: "x" * 300 + ".png"})  # over the 255-byte OS limit
+    assert (out["status"], out["detail"]) == (400, "invalid_relative_path")
+    assert client.get("/healthz").status_code == 200

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tator.errors import (
+    DecodeBusy,
     ImageBase64TooLarge,
     ImageBytesTooLarge,
     ImagePayloadMissing,
@@ -17,6 +19,8 @@ from tator.errors import (
     InvalidBase64,
     InvalidImage,
 )
+from tator.runtime import images as images_module
+from tator.runtime.budget import PixelBudget
 from tator.runtime.images import ImageCache, ImageLimits, ImagePayload, decode_image_bytes
 
 
@@ -113,3 +117,52 @@ def test_dataset_image_check_survives_the_ultralytics_pil_patch(tmp_path: Path) 
     assert validate_image(png_bytes(7, 5), "ok.png", max_pixels=10_000).width == 7
     (tmp_path / "fake.jpg").write_text("not an image")
     assert probe_size(tmp_path / "fake.jpg") is None
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "RGBA", "LA", "CMYK", "1"])
+def test_band_wise_decode_equals_a_whole_image_convert(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images_module, "BAND_PIXELS", 1000)  # many bands on a small image
+    rgb = np.random.default_rng(1).integers(0, 255, (97, 61, 3), dtype=np.uint8)
+    source = Image.fromarray(rgb).convert(mode)
+    buffer = io.BytesIO()
+    source.save(buffer, format="TIFF" if mode == "CMYK" else "PNG")
+    pixels = decode_image_bytes(buffer.getvalue(), ImageLimits(max_bytes=10**7, max_pixels=10**6))
+    assert pixels.shape == (97, 61, 3) and not pixels.flags.writeable
+    assert np.array_equal(pixels, np.asarray(source.convert("RGB")))
+
+
+def test_decodes_wait_for_the_pixel_budget_then_503() -> None:
+    budget = PixelBudget(64 * 64, wait_s=0.05)
+    limits = ImageLimits(max_bytes=10**7, max_pixels=10**6, budget=budget)
+    held = budget.try_acquire(1, timeout=0)  # another request is decoding
+    with pytest.raises(DecodeBusy) as busy:
+        decode_image_bytes(png_bytes(64, 64), limits)
+    assert busy.value.details["limit_pixels"] == 64 * 64
+    budget.release(held or 0)
+    assert decode_image_bytes(png_bytes(64, 64), limits).shape == (64, 64, 3)
+    assert budget.used == 0
+
+
+def test_concurrent_decodes_never_hold_more_than_the_budget() -> None:
+    peak = 0
+
+    class Recording(PixelBudget):
+        def try_acquire(self, amount: int, timeout: float | None) -> int | None:
+            nonlocal peak
+            taken = super().try_acquire(amount, timeout)
+            peak = max(peak, self.used)
+            return taken
+
+    limits = ImageLimits(max_bytes=10**7, max_pixels=10**6, budget=Recording(2 * 300 * 200, wait_s=30))
+    data = png_bytes(300, 200)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        shapes = list(pool.map(lambda _: decode_image_bytes(data, limits).shape, range(16)))
+    assert shapes == [(200, 300, 3)] * 16
+    assert 0 < peak <= 2 * 300 * 200
+
+
+def test_a_picture_decoded_twice_is_kept_once() -> None:
+    cache = ImageCache(max_bytes=10**8, max_entries=8, limits=ImageLimits(max_bytes=10**7, max_pixels=10**6))
+    first = cache.resolve(ImagePayload(image_base64=b64(png_bytes(40, 30))))
+    second = cache.resolve(ImagePayload(image_base64=b64(png_bytes(40, 30))))
+    assert second.pixels is first.pixels and cache.nbytes == first.pixels.nbytes

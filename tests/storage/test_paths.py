@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tator.errors import InvalidId, InvalidRelativePath, PathOutsideDataDir
-from tator.storage.paths import PathGuard, check_id
+from tator.storage.paths import PathGuard, check_id, check_os_path, check_relative
 
 
 @pytest.fixture
@@ -119,3 +119,19 @@ def test_locate_takes_absolute_paths_only_inside_the_root(guard: PathGuard, tmp_
         guard.locate("link")
     with pytest.raises(PathOutsideDataDir):
         guard.locate(str(guard.root / "link"))
+
+
+@pytest.mark.parametrize("value", ["a\x00b.npz", "x" * 256 + ".npz", "ok/" + "y" * 300, "d/" * 2100])
+def test_os_unsafe_paths_are_refused(value: str) -> None:
+    with pytest.raises(InvalidRelativePath):
+        check_os_path(value)
+
+
+def test_the_guard_refuses_nul_and_long_names_relative_and_absolute(guard: PathGuard) -> None:
+    # The OS call would raise ValueError / ENAMETOOLONG, which used to surface as a 500.
+    for bad in ("a\x00.npz", "n" * 300 + ".npz"):
+        with pytest.raises(InvalidRelativePath):
+            guard.relative(bad)
+        with pytest.raises(InvalidRelativePath):
+            guard.ensure_inside(guard.root / bad)
+    assert check_relative("a/" + "b" * 255).parts[-1] == "b" * 255  # exactly at the limit is fine
