@@ -134,7 +134,7 @@ class _NoticeSender:
 def _is_json(scope: Scope) -> bool:
     for key, value in scope.get("headers", []):
         if key.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media = bytes(value).split(b";", 1)[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
     return False
 
