@@ -64,7 +64,7 @@ class IgnoredFieldsMiddleware:
     (up to `max_capture` bytes; a larger body gets no notice) and checked against the matched route's
     model once the answer starts."""
 
-    def __init__(self, app: ASGIApp, max_capture: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, app: ASGIApp, max_capture: int = 64 * 1024 * 1024) -> None:
         self.app = app
         self.max_capture = max_capture
 
