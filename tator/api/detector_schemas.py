@@ -51,7 +51,9 @@ class DetectorPredictRequest(ImagePayload):
         # The contract: no image field at all is 422 image_required; an empty string stays 428.
         if self.image_base64 is None and self.image_token is None:
             raise PydanticCustomError(
-                "image_required", "send image_base64 (base64 or a data URL) or image_token (from an earlier answer)"
+                "image_required",
+                "send image_base64 (base64 or a data URL) or image_token (from an earlier answer)",
+                {"fields": ["image_base64", "image_token"]},
             )
         return self
 

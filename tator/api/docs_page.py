@@ -40,7 +40,7 @@ def _schema(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
 
 def _type(schema: dict[str, Any], spec: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
     options = schema.get("anyOf") or schema.get("oneOf")
     if options:
         return " | ".join(_type(o, spec) for o in options)

@@ -64,7 +64,7 @@ class IgnoredFieldsMiddleware:
     (up to `max_capture` bytes; a larger body gets no notice) and checked against the matched route's
     model once the answer starts."""
 
-    def __init__(self, app: ASGIApp, max_capture: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, app: ASGIApp, max_capture: int = 64 * 1024 * 1024) -> None:
         self.app = app
         self.max_capture = max_capture
 
@@ -134,7 +134,7 @@ class _NoticeSender:
 def _is_json(scope: Scope) -> bool:
     for key, value in scope.get("headers", []):
         if key.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media = bytes(value).split(b";", 1)[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
     return False
 

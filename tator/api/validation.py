@@ -89,6 +89,8 @@ def validation_error(request: Request, exc: RequestValidationError) -> TatorErro
     for error in errors:
         named = _registry().get(str(error.get("type", "")))
         if named is not None:
+            named_fields = (error.get("ctx") or {}).get("fields")
+            fields = [str(f) for f in named_fields] if isinstance(named_fields, list) else fields
             return named(str(error.get("msg", named.code)), fields=fields, problems=problems)
     summary = "; ".join(problems[:5])
     return RequestValidationFailed(

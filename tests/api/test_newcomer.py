@@ -111,6 +111,7 @@ def test_detector_predict_without_an_image_is_422_image_required(client: TestCli
     response = client.post(f"/{family}/predict_full", json={"conf": 0.5})
     assert (response.status_code, response.json()["detail"]) == (422, "image_required")
     assert "image_base64" in response.json()["message"]
+    assert response.json()["fields"] == ["image_base64", "image_token"]
     empty = client.post(f"/{family}/predict_full", json={"image_base64": ""})
     assert (empty.status_code, empty.json()["detail"]) == (428, "image_payload_missing")
 
