@@ -20,6 +20,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before any test imports a model library: no hub downloads, no pip installs, no telemetry.
     for name, value in OFFLINE_SWITCHES.items():
         os.environ.setdefault(name, value)
+    os.environ.setdefault("TATOR_OFFLINE", "1")  # Settings built by tests are offline too
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
