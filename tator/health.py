@@ -12,6 +12,7 @@ from tator.rfdetr.service import variants as rfdetr_variants
 from tator.runtime.gpu_report import gpu_report
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelDescription
+from tator.runtime.weights import downloads_allowed, weights_status
 from tator.state import AppState
 from tator.yolo.service import variants as yolo_variants
 
@@ -71,6 +72,16 @@ def health_summary(state: AppState) -> dict[str, Any]:
     summary["errors"] = errors
     summary["ok"] = not errors
     return summary
+
+
+def base_model_report(state: AppState) -> dict[str, dict[str, Any]]:
+    """Per family: the base model's source, whether its weights are on this machine (`local`, `path`),
+    where they come from (`origin`) and whether the server may download them now."""
+    allowed = downloads_allowed()
+    return {
+        family: weights_status(family, source).as_dict() | {"downloads_allowed": allowed}
+        for family, source in state.base_models().items()
+    }
 
 
 def preload_base(state: AppState, family: str) -> ModelDescription:

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     # Models.
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     model_zoo: Literal["hub", "tiny"] = "hub"
-    offline: bool = True  # set the offline switches of the model libraries (no hub downloads)
+    # Downloads of missing weights on first use are the libraries' normal behaviour and on by default;
+    # TATOR_OFFLINE=1 (tests, CI, air-gapped hosts) sets their offline switches instead.
+    offline: bool = False
     max_loaded_models: int = Field(default=4, ge=1)
     model_memory_budget_mb: int = Field(default=0, ge=0)  # 0 = no byte budget, only the count bound
     model_lock_timeout_s: float = Field(default=30.0, gt=0)

@@ -22,6 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(name, value)
     # TestClient sends `Host: testserver`; every Settings() built by a test reads this (host guard, issue 15).
     os.environ.setdefault("TATOR_ALLOWED_HOSTS", '["testserver"]')
+    os.environ.setdefault("TATOR_OFFLINE", "1")  # Settings built by tests are offline too
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

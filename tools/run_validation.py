@@ -49,7 +49,13 @@ def main() -> int:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="tator-validate-data-"))
     port = free_port()
-    env = {**os.environ, "TATOR_DATA_DIR": str(data_dir), "TATOR_MODEL_ZOO": "tiny", "TATOR_PORT": str(port)}
+    env = {
+        **os.environ,
+        "TATOR_DATA_DIR": str(data_dir),
+        "TATOR_MODEL_ZOO": "tiny",
+        "TATOR_OFFLINE": "1",
+        "TATOR_PORT": str(port),
+    }
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import RegistryDep, StateDep
 from tator.api.errors import responses
-from tator.errors import ModelBusy, ModelFamilyUnknown, ModelLoadFailed
-from tator.health import health_summary, preload_base, storage_report
+from tator.errors import ModelBusy, ModelFamilyUnknown, ModelLoadFailed, ModelWeightsUnavailable
+from tator.health import base_model_report, health_summary, preload_base, storage_report
 from tator.runtime.gpu_report import gpu_report
 
 router = APIRouter(tags=["system"])
@@ -72,12 +72,15 @@ def loaded_models(state: StateDep) -> dict[str, Any]:
 
 
 @router.get("/models/base")
-def base_models(state: StateDep) -> dict[str, str]:
-    """Family -> base model source (hub ids, or local paths of the tiny zoo with TATOR_MODEL_ZOO=tiny)."""
-    return state.base_models()
+def base_models(state: StateDep) -> dict[str, dict[str, Any]]:
+    """Family -> its base model: `source` (hub id, release name, or tiny-zoo path with TATOR_MODEL_ZOO=tiny),
+    `local` and `path` (weights on this machine), `origin` and `downloads_allowed`."""
+    return base_model_report(state)
 
 
-@router.post("/models/preload", responses=responses(ModelFamilyUnknown, ModelLoadFailed, ModelBusy))
+@router.post(
+    "/models/preload", responses=responses(ModelFamilyUnknown, ModelLoadFailed, ModelWeightsUnavailable, ModelBusy)
+)
 def preload_base_model(body: ModelPreloadRequest, state: StateDep) -> dict[str, Any]:
     """Load a family's base model now (warm-up before annotating); later requests find it resident."""
     return asdict(preload_base(state, body.family))

@@ -124,5 +124,12 @@ class ModelNotFound(TatorError):
     code, status = "model_not_found", 404
 
 
+class ModelWeightsUnavailable(TatorError):
+    """A base model whose weights are neither on this machine nor downloadable now; the message says how
+    to provide them (a local path, downloads on, or the tiny demo zoo)."""
+
+    code, status = "model_weights_unavailable", 503
+
+
 class DeviceOutOfMemory(TatorError):
     code, status = "device_out_of_memory", 503

@@ -92,14 +92,44 @@ def _strip_data_url(text: str) -> str:
     return text.strip()
 
 
-def open_image(source: IO[bytes] | Path) -> Image.Image:
-    """`PIL.Image.open` without one process-wide quirk: importing ultralytics replaces `Image.open` with
-    a wrapper that, on the first unidentified file, tries to pip-install a HEIF plugin; offline that
-    surfaces as ImportError. Here it stays what it is: an unidentified image."""
+_heif_lock = threading.Lock()
+_heif_registered = False
+
+
+def register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF (phone camera photos) through pi-heif, once per process; False when the
+    plugin is not installed. Done on the first image Pillow cannot identify: importing it costs ~0.5 s."""
+    global _heif_registered
+    with _heif_lock:
+        if not _heif_registered:
+            try:
+                from pi_heif import register_heif_opener
+            except ImportError:
+                return False
+            register_heif_opener()
+            _heif_registered = True
+    return True
+
+
+def _open(source: IO[bytes] | Path) -> Image.Image:
+    # Importing ultralytics replaces `Image.open` with a wrapper that, on the first unidentified file,
+    # tries to pip-install a HEIF plugin; offline that surfaces as ImportError. Here it stays what it is.
     try:
         return Image.open(source)
     except ImportError as exc:
         raise UnidentifiedImageError("cannot identify image file") from exc
+
+
+def open_image(source: IO[bytes] | Path) -> Image.Image:
+    """The one image opener: `PIL.Image.open`, plus HEIC/HEIF, and free of ultralytics' patch quirk."""
+    try:
+        return _open(source)
+    except UnidentifiedImageError:
+        if _heif_registered or not register_heif():
+            raise
+    if not isinstance(source, Path):
+        source.seek(0)
+    return _open(source)
 
 
 def decode_base64_image(text: str, limits: ImageLimits) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 from tator.errors import DeviceOutOfMemory, ModelBusy, ModelFamilyUnknown, ModelLoadFailed, TatorError
 from tator.runtime.device import is_out_of_memory, release_memory
 from tator.runtime.loaders import LoadedModel, Loader, ModelSpec
+from tator.runtime.weights import DOWNLOAD_ORIGINS, downloads_allowed, weights_status, weights_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,9 @@ class ModelRegistry:
     def _load(self, spec: ModelSpec) -> LoadedModel:
         started = time.perf_counter()
         device = self._device()
+        weights = weights_status(spec.family, spec.source)
+        if weights.origin in DOWNLOAD_ORIGINS and not weights.local and not downloads_allowed():
+            raise weights_unavailable(spec.family, spec.source)  # not the library's raw connection error
         try:
             loaded = self._loaders[spec.family](spec, device)
         except TatorError:
@@ -137,6 +141,9 @@ class ModelRegistry:
             if is_out_of_memory(exc):
                 release_memory()
                 raise DeviceOutOfMemory(f"out of device memory loading {spec.key}", model=spec.key) from exc
+            if weights.origin in DOWNLOAD_ORIGINS and not weights_status(spec.family, spec.source).local:
+                log.warning("model.weights_unavailable key=%s error=%s", spec.key, exc)
+                raise weights_unavailable(spec.family, spec.source, exc) from exc
             log.exception("model.load_failed key=%s", spec.key)
             raise ModelLoadFailed(f"could not load {spec.key}: {type(exc).__name__}: {exc}", model=spec.key) from exc
         self.load_count += 1

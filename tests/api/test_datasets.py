@@ -251,3 +251,17 @@ def test_listing_on_a_fresh_server_creates_nothing(client: TestClient, settings:
     for root in ("datasets", "sam3_runs/datasets", "qwen_runs/datasets"):
         assert not (settings.uploads_dir / root).exists()
     assert client.get("/datasets/nothing/glossary").json()["detail"] == "dataset_not_found"
+
+
+def test_heic_photos_are_dataset_images(client: TestClient, tmp_path: Path) -> None:
+    heic = (Path(__file__).parents[1] / "runtime" / "data" / "quadrants.heic").read_bytes()
+    flat = tmp_path / "phone"
+    (flat / "images").mkdir(parents=True)
+    (flat / "labels").mkdir()
+    (flat / "labelmap.txt").write_text("red\nwhite\n")
+    (flat / "images" / "IMG_0001.HEIC").write_bytes(heic)
+    (flat / "labels" / "IMG_0001.txt").write_text("0 0.25 0.25 0.5 0.5\n1 0.75 0.75 0.5 0.5\n")
+    meta = upload(client, zip_tree(flat, tmp_path / "phone.zip")).json()
+    assert (meta["image_count"], meta["box_count"]) == (1, 2), meta
+    check = client.get(f"/datasets/{meta['id']}/check").json()
+    assert check["ok"] and check["detail"]["images"] == 1 and check["detail"]["problems"] == [], check

@@ -166,3 +166,29 @@ def test_a_picture_decoded_twice_is_kept_once() -> None:
     first = cache.resolve(ImagePayload(image_base64=b64(png_bytes(40, 30))))
     second = cache.resolve(ImagePayload(image_base64=b64(png_bytes(40, 30))))
     assert second.pixels is first.pixels and cache.nbytes == first.pixels.nbytes
+
+
+# A 64x48 HEIC (four solid quadrants) written by pillow-heif's x265 encoder: pi-heif, which the server
+# uses, decodes HEIF but cannot encode it.
+HEIC = Path(__file__).parent / "data" / "quadrants.heic"
+QUADRANTS = {(12, 16): (220, 30, 30), (12, 48): (30, 200, 40), (36, 16): (30, 40, 210), (36, 48): (240, 240, 240)}
+
+
+def assert_quadrants(pixels: np.ndarray) -> None:
+    assert pixels.shape == (48, 64, 3)
+    for (y, x), rgb in QUADRANTS.items():
+        assert np.abs(pixels[y, x].astype(int) - rgb).max() <= 6, ((y, x), pixels[y, x])
+
+
+def test_heic_photos_decode(cache: ImageCache) -> None:
+    assert HEIC.read_bytes()[4:12] == b"ftypheic"
+    limits = ImageLimits(max_bytes=5_000_000, max_pixels=4_000_000)
+    assert_quadrants(decode_image_bytes(HEIC.read_bytes(), limits))
+    decoded = cache.resolve(ImagePayload(image_base64="data:image/heic;base64," + b64(HEIC.read_bytes())))
+    assert_quadrants(decoded.pixels)
+    from tator.runtime.images import open_image
+
+    with open_image(HEIC) as image:  # from a path too (dataset images)
+        assert image.size == (64, 48)
+    with pytest.raises(InvalidImage):  # still refused: bytes that are no image at all
+        decode_image_bytes(b"ftypheic but not really", limits)

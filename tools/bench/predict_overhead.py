@@ -189,7 +189,7 @@ def serve_and_time(data_dir: Path, image_b64: str, spec: tuple[str, ...], reques
             return times
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(30)
+        server.wait(180)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from PIL import UnidentifiedImageError
 from tator.annotations import BBox
 from tator.runtime.images import open_image
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"})
 SPLIT_ALIASES: dict[str, str] = {
     "train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test",
 }  # fmt: skip
