@@ -8,6 +8,7 @@ so memory stays bounded by `max_results` full-size masks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +88,14 @@ def detect(handle: Sam3Handle, features: Any, width: int, height: int, query: Co
         order = [int(i) for i in torch.argsort(scores, descending=True) if float(scores[i]) > query.threshold]
         limit = max(1, min(query.max_results, MAX_MASK_PIXELS // max(1, width * height)))
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        cutoff = _logit(query.mask_threshold)  # compare logits: no sigmoid over the full-size mask
         found: list[ConceptDetection] = []
         for index in order:
             if len(found) >= limit:
                 break
             logits = out.pred_masks[0, index].float()[None, None]
             full = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
-            mask = np.asarray((full.sigmoid() > query.mask_threshold).cpu().numpy(), dtype=bool)
+            mask = np.asarray((full > cutoff).cpu().numpy(), dtype=bool)
             if query.min_size > 0 and float(mask.sum()) < query.min_size:
                 continue
             x1, y1, x2, y2 = (out.pred_boxes[0, index].float().cpu() * scale).tolist()
@@ -102,6 +104,11 @@ def detect(handle: Sam3Handle, features: Any, width: int, height: int, query: Co
                 continue
             found.append(ConceptDetection(box, float(scores[index]), mask))
     return found
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
 def detect_image(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tator.errors import InvalidScope, Sam3RunActive, Sam3RunNotFound
+from tator.errors import InvalidScope, RunBusy, Sam3RunActive, Sam3RunNotFound
 from tator.sam3.models import RUN_META, RUN_MODEL_DIR, describe_run, read_run_meta, remove_tree, run_dirs
 from tator.storage.files import atomic_write_json
 from tator.storage.paths import PathGuard
@@ -34,10 +34,15 @@ def list_runs(guard: PathGuard, active_path: str | None) -> list[dict[str, Any]]
     return [describe_run(path, active_path) for path in run_dirs(guard.root) if path.name not in RESERVED]
 
 
-def delete_run(guard: PathGuard, run_id: str, *, scope: str, active_path: str | None) -> dict[str, Any]:
-    """Delete a run (`all`) or one part of it; the active run's checkpoint is refused (409)."""
+def delete_run(
+    guard: PathGuard, run_id: str, *, scope: str, active_path: str | None, training: bool = False
+) -> dict[str, Any]:
+    """Delete a run (`all`) or one part of it; the active run's checkpoint, or a run its training job is
+    still writing (`training`), is refused (409)."""
     if scope != "all" and scope not in SCOPES:
         raise InvalidScope(f"scope must be all or one of {sorted(SCOPES)}", scope=scope[:32])
+    if training:
+        raise RunBusy(f"run {run_id} is still being written by its job; cancel the job first", run_id=run_id)
     path = run_dir(guard, run_id)
     if scope in ("all", "checkpoints") and active_path == str((path / RUN_MODEL_DIR).resolve()):
         raise Sam3RunActive(f"run {run_id!r} is the active SAM3 model; activate another first", run_id=run_id)

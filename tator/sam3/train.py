@@ -155,7 +155,7 @@ def _epoch(model: Any, processor: Any, optimizer: Any, samples: list[Sample], pl
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        total += float(loss)
+        total += float(loss.detach())
         done = (epoch + (step + 1) / steps) / plan.max_epochs
         ctx.progress(0.05 + 0.9 * done, f"epoch {epoch + 1}/{plan.max_epochs} step {step + 1}/{steps}", phase="train")
     return total / steps

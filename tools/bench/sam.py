@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also time full-size random-weight architectures")
     parser.add_argument("--train-epochs", type=int, default=8)
     parser.add_argument("--no-train", action="store_true")
+    parser.add_argument("--train-only", action="store_true", help="only the fine-tuning part")
     args = parser.parse_args()
     import torch
 
@@ -191,10 +192,11 @@ def main() -> None:
         if args.full:
             interactive["full-size SAM3 tracker (random)"] = ("sam3_tracker", str(_full_tracker_dir(scratch)))
             concept["full-size SAM3 (random)"] = str(_full_sam3_dir(scratch, zoo["sam3"]))
-        print("Embedding reuse, 3000x2000 image, point prompts")
-        reuse(interactive, args.repeats)
-        print("\nText prompt, 3000x2000 image")
-        text_latency(concept, args.repeats)
+        if not args.train_only:
+            print("Embedding reuse, 3000x2000 image, point prompts")
+            reuse(interactive, args.repeats)
+            print("\nText prompt, 3000x2000 image")
+            text_latency(concept, args.repeats)
         if not args.no_train:
             print(f"\nFine-tuning tiny SAM3 on synthetic shapes (24 train / 8 val, {args.train_epochs} epochs)")
             fine_tune(zoo["sam3"], scratch, args.train_epochs)

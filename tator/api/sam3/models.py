@@ -13,6 +13,7 @@ from tator.errors import (
     InvalidId,
     InvalidScope,
     PathOutsideDataDir,
+    RunBusy,
     Sam3CheckpointNotFound,
     Sam3CheckpointPathInvalid,
     Sam3RunActive,
@@ -83,10 +84,15 @@ def sam3_storage_runs(state: StateDep, variant: Variant = "sam3") -> list[dict[s
     return runs.list_runs(_runs_guard(state), _active_path(state)) if variant == "sam3" else []
 
 
-@router.delete("/storage/runs/{run_id}", responses=responses(InvalidScope, InvalidId, Sam3RunNotFound, Sam3RunActive))
+@router.delete(
+    "/storage/runs/{run_id}", responses=responses(InvalidScope, InvalidId, Sam3RunNotFound, Sam3RunActive, RunBusy)
+)
 def sam3_delete_run(run_id: str, state: StateDep, scope: Scope = "all") -> dict[str, Any]:
-    """Delete a run, or only its checkpoints, logs, tensorboard or dumps (the active run's checkpoint: 409)."""
-    return runs.delete_run(_runs_guard(state), run_id, scope=scope, active_path=_active_path(state))
+    """Delete a run, or only its checkpoints, logs, tensorboard or dumps (the active run, or one still
+    training: 409)."""
+    return runs.delete_run(
+        _runs_guard(state), run_id, scope=scope, active_path=_active_path(state), training=state.jobs.is_active(run_id)
+    )
 
 
 @router.post("/storage/runs/{run_id}/promote", responses=responses(InvalidId, Sam3RunNotFound))

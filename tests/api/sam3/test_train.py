@@ -88,6 +88,8 @@ def test_cancel_stops_between_steps_and_leaves_no_checkpoint(sam_client: TestCli
     while sam_client.get(f"/sam3/train/jobs/{job_id}").json()["status"] == "queued":
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    busy = sam_client.delete(f"/sam3/storage/runs/{job_id}")
+    assert (busy.status_code, busy.json()["detail"]) == (409, "run_delete_blocked_active_job")
     assert sam_client.post(f"/sam3/train/jobs/{job_id}/cancel").status_code == 200
     assert _wait(sam_client, job_id)["status"] == "cancelled"
     assert [m["id"] for m in sam_client.get("/sam3/models").json()] == ["base"]
