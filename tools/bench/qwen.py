@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--full", action="store_true", help="also the Qwen3-VL-2B-sized random model")
+    parser.add_argument("--only-full", action="store_true", help="skip the tiny models")
     parser.add_argument("--full-calls", type=int, default=2)
     parser.add_argument("--full-tokens", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
@@ -131,7 +132,9 @@ def main() -> None:
         zoo = ensure_tiny_zoo(args.zoo or Path(tmp) / "zoo")
         models = [("tiny Qwen3-VL", zoo["qwen3_vl"], args.calls, args.tokens),
                   ("tiny Qwen2.5-VL", zoo["qwen2_5_vl"], args.calls, args.tokens)]  # fmt: skip
-        if args.full:
+        if args.only_full:
+            models = []
+        if args.full or args.only_full:
             full = _full_qwen3(Path(tmp) / "full", zoo["qwen3_vl"])
             models.append(("Qwen3-VL-2B-sized (random, bf16)", full, args.full_calls, args.full_tokens))
         print("| model | calls x tokens | per call (baseline): tok/s, load s/call | warm: tok/s | speed-up |")  # noqa: T201
