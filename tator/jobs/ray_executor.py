@@ -54,9 +54,13 @@ class RayExecutor(ThreadExecutor):
         self._detach_lock = threading.Lock()
         env = {"PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)}
         env |= {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+        # A local instance, or a cluster on this machine, talks over loopback only (not the host's LAN address).
+        loopback = self.local or address.split(":")[0] in ("127.0.0.1", "localhost")
+        node_ip = {"_node_ip_address": "127.0.0.1"} if loopback else {}
         try:
             ray.init(address=None if self.local else address, namespace=NAMESPACE, include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": env}, ignore_reinit_error=True)  # fmt: skip
+                     log_to_driver=False, runtime_env={"env_vars": env}, ignore_reinit_error=True,
+                     **node_ip)  # fmt: skip
         except Exception as exc:
             raise ExecutorUnavailable(f"cannot connect to the Ray cluster at {address!r}: {exc}") from exc
         log.info("ray.connected address=%s resources=%s", address, self._ray.cluster_resources())

@@ -24,7 +24,8 @@ def local_ray_cluster(log_dir: Path, *, num_cpus: int = 2, num_gpus: int = 0) ->
     port = free_port()
     temp_dir = Path(f"/tmp/tator-ray-{port}")  # short: Ray's socket paths must stay under 107 bytes
     args = [
-        RAY, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
+        RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+        f"--port={port}", f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
         f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
         f"--dashboard-agent-listen-port={free_port()}",
