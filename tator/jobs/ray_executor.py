@@ -56,7 +56,7 @@ class RayExecutor(ThreadExecutor):
         env |= {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
         # A local instance, or a cluster on this machine, talks over loopback only (not the host's LAN address).
         loopback = self.local or address.split(":")[0] in ("127.0.0.1", "localhost")
-        node_ip = {"_node_ip_address": "127.0.0.1"} if loopback else {}
+        node_ip: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if loopback else {}
         try:
             ray.init(address=None if self.local else address, namespace=NAMESPACE, include_dashboard=False,
                      log_to_driver=False, runtime_env={"env_vars": env}, ignore_reinit_error=True,
