@@ -166,7 +166,7 @@ def serve_and_time(data_dir: Path, image_b64: str, spec: tuple[str, ...], reques
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=120) as http:
+        with httpx.Client(base_url=base, timeout=600) as http:
             while True:
                 try:
                     if http.get("/healthz").status_code == 200:
