@@ -130,7 +130,7 @@ def test_a_download_racing_a_delete_is_whole_or_fails(server: ServerProcess, tmp
                     with zipfile.ZipFile(io.BytesIO(body)) as zf:
                         assert len(zf.namelist()) == expected and zf.testzip() is None
                     outcomes["whole"] += 1
-            assert isinstance(gone, dict) and gone["status"] == "trashed"
+            assert isinstance(gone, dict) and gone["status"] == "deleted"
             restored = http.post(f"/datasets/trash/{gone['trash_id']}/restore")
             assert restored.status_code == 200 and restored.json()["id"] == "dl"
     assert sum(outcomes.values()) == ROUNDS

@@ -112,7 +112,7 @@ async def upload_dataset(request: Request, layout: LayoutDep, settings: Settings
 
 @router.delete("/{dataset_id}", responses=responses(InvalidId, DatasetNotFound, DatasetDeleteForbidden))
 def delete_dataset(dataset_id: str, layout: LayoutDep, settings: SettingsDep) -> dict[str, Any]:
-    """Move a dataset (by id or signature) to the trash: `{status: "trashed", id, trash_id}`."""
+    """Move a dataset (by id or signature) to the trash: `{status: "deleted", id, trash_id}`."""
     return trash.trash_dataset(layout, dataset_id, retention_s=settings.dataset_trash_retention_s)
 
 

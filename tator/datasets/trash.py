@@ -44,7 +44,7 @@ def trash_dataset(layout: Layout, dataset_id: str, *, retention_s: float) -> dic
         pause_point("dataset.trash.before_rename")
         os.rename(ref.path, trash / trash_id)
     log.info("dataset.trashed id=%s trash_id=%s source=%s", ref.id, trash_id, ref.source)
-    return {"status": "trashed", "id": ref.id, "trash_id": trash_id}
+    return {"status": "deleted", "id": ref.id, "trash_id": trash_id}
 
 
 def _entries(layout: Layout) -> list[tuple[Path, dict[str, Any]]]:

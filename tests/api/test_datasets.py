@@ -59,7 +59,7 @@ def test_upload_list_download_delete(client: TestClient, settings: Settings, tmp
     assert "shapes/dataset.json" in names and "shapes/train/images/train_0000.png" in names
 
     gone = client.delete("/datasets/shapes").json()
-    assert (gone["status"], gone["id"]) == ("trashed", "shapes") and gone["trash_id"]
+    assert (gone["status"], gone["id"]) == ("deleted", "shapes") and gone["trash_id"]
     assert client.delete("/datasets/shapes").json()["detail"] == "dataset_not_found"
     assert not root.exists() and client.get("/datasets/shapes/check").status_code == 404
     assert files_under(settings.uploads_dir / "dataset_uploads") == set()

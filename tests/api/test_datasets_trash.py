@@ -24,7 +24,7 @@ def test_delete_lists_in_trash_and_restores(client: TestClient, settings: Settin
     _upload(client, archive, "shapes")
     client.post("/datasets/shapes/glossary", json={"glossary": "kept through the trash"})
     gone = client.delete("/datasets/shapes").json()
-    assert gone["status"] == "trashed" and client.get("/datasets").json() == []
+    assert gone["status"] == "deleted" and client.get("/datasets").json() == []
     trash = client.get("/datasets/trash").json()
     item = trash["items"][0]
     assert (trash["total"], item["dataset_id"], item["trash_id"]) == (1, "shapes", gone["trash_id"])
