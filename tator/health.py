@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tator.errors import ModelFamilyUnknown
+from tator.qwen.models import count_finetunes
 from tator.qwen.service import status as qwen_status
 from tator.rfdetr.service import variants as rfdetr_variants
 from tator.runtime.gpu_report import gpu_report
@@ -56,13 +57,14 @@ def health_summary(state: AppState) -> dict[str, Any]:
             "yolo_runs": _count_dirs(uploads / "yolo_runs", exclude=("datasets",)),
             "rfdetr_runs": _count_dirs(uploads / "rfdetr_runs", exclude=("datasets",)),
             "sam3_runs": _count_dirs(uploads / "sam3_runs", exclude=("datasets", "splits")),
-            "qwen_models": sum(1 for ref in state.qwen().catalog.finetunes() if ref.view("")["available"]),
+            "qwen_models": count_finetunes(state.layout.root("qwen_runs")),
             "clip_classifiers": _count_files(uploads / "classifiers", _CLASSIFIER_SUFFIXES),
         }
     except OSError as exc:
         errors.append(f"listing_failed:{type(exc).__name__}: {exc}")
     try:
-        summary.setdefault("models", {})["qwen"] = qwen_status(state.qwen())
+        ready = state.settings.qwen_base_model or state.base_models_ready()
+        summary.setdefault("models", {})["qwen"] = qwen_status(state.qwen()) if ready else {"status": "zoo_building"}
     except Exception as exc:  # a broken Qwen setup is reported here, never a 500
         errors.append(f"qwen_failed:{type(exc).__name__}: {exc}")
     try:

@@ -61,6 +61,10 @@ class AppState:
                 self._base_models = dict(HUB_BASE_MODELS)
             return dict(self._base_models)
 
+    def base_models_ready(self) -> bool:
+        """Whether `base_models()` answers at once (the tiny zoo may still be building)."""
+        return self._base_models is not None or self.settings.model_zoo == "hub"
+
     def qwen(self) -> QwenContext:
         """What every Qwen operation needs: the catalog (base + fine-tunes), limits, registry and runtime."""
         s = self.settings

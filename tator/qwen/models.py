@@ -95,6 +95,11 @@ class QwenCatalog:
         raise QwenModelNotFound(f"no Qwen model {model_id[:120]!r}", model_id=model_id[:120])
 
 
+def count_finetunes(runs_root: Path) -> int:
+    """Published fine-tunes whose adapter files are all present."""
+    return sum(1 for ref in QwenCatalog("", (), runs_root).finetunes() if ref.adapter and adapter_complete(ref.adapter))
+
+
 def adapter_complete(path: Path) -> bool:
     return all((path / name).is_file() for name in ADAPTER_FILES)
 
