@@ -10,7 +10,7 @@ VENV_DIR := $(TATOR_VENV_CACHE)/venv-$(LOCK_HASH)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test check lint typecheck imports validate bench lock install clean-venv
+.PHONY: run test test-ray check lint typecheck imports validate bench lock install clean-venv
 
 # Cheap when the environment exists: the script returns at once, then .venv is (re)pointed at it.
 install:
@@ -22,6 +22,10 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The job tests marked executor_matrix again, with TATOR_EXECUTOR=ray on a local cluster started for the run.
+test-ray: install
+	$(PY) -m pytest --executor=ray -m executor_matrix $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check tator tests tools

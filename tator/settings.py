@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     cpu_job_workers: int = Field(default=1, ge=1)
     job_log_lines: int = Field(default=300, ge=10)
 
+    # Job executor: thread (jobs run in this process) or ray (on a Ray cluster; see docs/scale-out.md).
+    executor: Literal["thread", "ray"] = "thread"
+    ray_address: str = "local"  # local: a Ray instance sized to this machine; else the cluster's address
+    ray_max_jobs: int = Field(default=64, ge=1)  # jobs handed to the cluster at once (Ray queues the rest)
+    test_kill_at: str | None = None  # crash tests only: SIGKILL the server at a named job step
+
     # Request limits.
     max_upload_bytes: int = Field(default=20 * 1024 * MiB, ge=1)
     image_max_bytes: int = Field(default=100 * MiB, ge=1)

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from tator.jobs.executor import ThreadExecutor
+from tator.job_kinds import build_job_kinds
+from tator.jobs.executor import Executor, ThreadExecutor
 from tator.jobs.manager import JobManager
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
@@ -61,19 +62,13 @@ class AppState:
 def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
     """Open the store, mark interrupted jobs, and wire the registry and job manager. Imports no torch
     unless a CUDA device is explicitly requested (then it is checked at once)."""
+    executor = _executor(settings, loaders)  # first: a Ray cluster that cannot be used stops start-up here
     layout = Layout(settings.uploads_dir, settings.logs_dir)
     db = Database(settings.database_path)
     slots = DeviceSlots(
         jobs_per_gpu=settings.jobs_per_gpu,
-        cpu_workers=settings.cpu_job_workers,
-        gpu_devices=_job_gpu_devices(settings.device),
-    )
-    jobs = JobManager(
-        JobStore(db),
-        ThreadExecutor(),
-        slots,
-        run_root=layout.root("jobs"),
-        log_lines=settings.job_log_lines,
+        cpu_workers=settings.cpu_job_workers if settings.executor == "thread" else settings.ray_max_jobs,
+        gpu_devices=_job_gpu_devices(settings.device) if settings.executor == "thread" else [],
     )
     registry = ModelRegistry(
         loaders,
@@ -81,6 +76,17 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         max_loaded=settings.max_loaded_models,
         memory_budget_bytes=settings.model_memory_budget_mb * 2**20,
         lock_timeout_s=settings.model_lock_timeout_s,
+    )
+    selections = ModelSelections(SelectionStore(db))
+    jobs = JobManager(
+        JobStore(db),
+        executor,
+        slots,
+        run_root=layout.root("jobs"),
+        log_lines=settings.job_log_lines,
+        kinds=build_job_kinds(layout, selections, registry),
+        models=registry,
+        kill_at=settings.test_kill_at,
     )
     images = ImageCache(
         max_bytes=settings.image_cache_bytes,
@@ -93,7 +99,23 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         ),
         PredictorSlots(max_predictors=settings.sam_max_predictors),
     )
-    return AppState(settings, db, layout, ModelSelections(SelectionStore(db)), jobs, registry, images, sam)
+    return AppState(settings, db, layout, selections, jobs, registry, images, sam)
+
+
+def _executor(settings: Settings, loaders: Mapping[str, Loader]) -> Executor:
+    """Threads here, or a Ray cluster (imported only then) that must see the data directory."""
+    if settings.executor == "thread":
+        return ThreadExecutor()
+    from tator.jobs.ray_executor import RayExecutor, probe_data_dir
+
+    executor = RayExecutor(settings.ray_address, loaders=loaders)
+    try:
+        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        probe_data_dir(settings.uploads_dir)
+    except BaseException:
+        executor.close()
+        raise
+    return executor
 
 
 def _job_gpu_devices(device: str) -> list[str]:

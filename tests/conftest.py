@@ -33,6 +33,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--executor",
+        choices=("thread", "ray"),
+        default="thread",
+        help="run the apps the tests build with this job executor (ray: a local cluster started for the session)",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def job_executor(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`--executor=ray`: every app built from Settings in this session runs its jobs on a real local Ray
+    cluster (`make test-ray` runs the tests marked `executor_matrix` so)."""
+    if request.config.getoption("--executor") != "ray":
+        yield "thread"
+        return
+    from tests.support.ray_cluster import local_ray_cluster
+
+    with local_ray_cluster(tmp_path_factory.mktemp("ray")) as address:
+        os.environ.update(TATOR_EXECUTOR="ray", TATOR_RAY_ADDRESS=address)
+        try:
+            yield "ray"
+        finally:
+            for name in ("TATOR_EXECUTOR", "TATOR_RAY_ADDRESS"):
+                os.environ.pop(name, None)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", device="cpu", log_level="WARNING")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from tator.api.deps import JobsDep, LayoutDep, RegistryDep, StateDep
+from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.errors import responses
 from tator.api.training_routes import add_job_routes, job_view
 from tator.clip.params import KIND, ClipTrainRequest
@@ -67,15 +67,13 @@ async def _read_request(request: Request, max_bytes: int) -> tuple[ClipTrainRequ
         ClipTooFewClasses,
     ),
 )  # fmt: skip
-async def start_train(
-    request: Request, state: StateDep, layout: LayoutDep, jobs: JobsDep, registry: RegistryDep
-) -> dict[str, Any]:
+async def start_train(request: Request, state: StateDep, layout: LayoutDep, jobs: JobsDep) -> dict[str, Any]:
     """Queue a classifier-head training job from a registered `dataset_id` or from uploaded `images`,
     `labels` (YOLO txt) and `labelmap` files. Every precondition is checked before anything is queued."""
     settings = state.settings
     body, files = await _read_request(request, settings.max_upload_bytes)
     record = await run_in_threadpool(
-        start_training, body, files, layout=layout, jobs=jobs, registry=registry, base_models=state.base_models,
+        start_training, body, files, layout=layout, jobs=jobs, base_models=state.base_models,
         tiny=settings.model_zoo == "tiny", max_upload_bytes=settings.max_upload_bytes,
     )  # fmt: skip
     return job_view(record)

@@ -8,6 +8,7 @@ is refused. Files are never overwritten: new names get `_1`, `_2` ... suffixes.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import logging
@@ -135,6 +136,17 @@ def link_unique(src: Path, folder: Path, stem: str, suffix: str) -> Path:
                     shutil.copyfileobj(reader, writer)
                 return dest
     raise ClassifierRenameConflict(f"no free name for {stem}{suffix}")
+
+
+def link_once(src: Path, folder: Path, stem: str, suffix: str) -> Path:
+    """`link_unique`, except that a name already linked to `src` is reused: a completion step that runs
+    again after a kill publishes nothing twice."""
+    if folder.is_dir():
+        for candidate in sorted(folder.glob(f"{glob.escape(stem)}*{suffix}")):
+            with contextlib.suppress(OSError):
+                if candidate.samefile(src):
+                    return candidate
+    return link_unique(src, folder, stem, suffix)
 
 
 def clean_new_name(new_name: str | None) -> str:

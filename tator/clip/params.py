@@ -77,9 +77,19 @@ class ClipTrainPlan(BaseModel):
     request: ClipTrainRequest
     dataset_id: str
     dataset_source: Literal["registry", "upload"]
+    dataset_path: str  # the dataset's folder (an upload's staging folder, removed when the job ends)
+    cache_dir: str  # the shared embedding cache
     classes: list[str]
     encoder_type: Literal["clip", "dinov3"]
     backbone_name: str
     backbone_source: str
     model_stem: str
     labelmap_stem: str
+
+
+class ClipTrainOutput(BaseModel):
+    """What the job leaves in its run dir; the completion step publishes the head and its labelmap."""
+
+    model_config = ConfigDict(extra="allow")  # metrics, timings, cache stats ... (the job result's fields)
+    head_path: str
+    run_labelmap_path: str

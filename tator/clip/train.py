@@ -24,14 +24,16 @@ from tator.clip.embed import encoder_info
 from tator.clip.evaluate import evaluate
 from tator.clip.fit import FitResult, Split, fit_logreg, sample_weights, split_by_image
 from tator.clip.head import BACKGROUND_PREFIX, HEAD_EXTENSION, ClassifierHead, build_head, save_head
-from tator.clip.library import link_unique
+from tator.clip.library import link_once
 from tator.clip.mlp import MlpOptions, fit_mlp
-from tator.clip.params import ClipTrainPlan
+from tator.clip.params import KIND, ClipTrainOutput, ClipTrainPlan
 from tator.datasets.formats.model import DatasetAnnotations
 from tator.datasets.labels import labelmap_text
-from tator.errors import ClipTooFewClasses
+from tator.datasets.training import planned_dataset
+from tator.errors import ClipTooFewClasses, InternalError
 from tator.jobs.context import JobContext
-from tator.runtime.registry import ModelRegistry
+from tator.jobs.kinds import Completion, JobKind
+from tator.jobs.types import JobRecord
 from tator.storage.files import atomic_write_json, atomic_write_text, remove_tree
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClipRoots:
-    """Where training reads and writes: published heads and labelmaps, the embedding cache, upload staging."""
+    """Where training publishes and caches: heads and labelmaps, the embedding cache, upload staging."""
 
     classifiers: Path
     labelmaps: Path
@@ -54,26 +56,40 @@ class Labelled:
     keep: np.ndarray  # rows that have a class (background rows without a training cluster are dropped)
 
 
-def train(
-    plan: ClipTrainPlan,
-    ctx: JobContext,
-    *,
-    annotations: DatasetAnnotations,
-    registry: ModelRegistry,
-    roots: ClipRoots,
-    cleanup: Path | None = None,
-) -> dict[str, Any]:
-    """Run the job; `cleanup` (a staged upload) is removed whatever happens."""
+def train(plan: ClipTrainPlan, ctx: JobContext) -> ClipTrainOutput:
+    """The job function; a staged upload (`dataset_source == "upload"`) is removed whatever happens."""
     try:
-        return _train(plan, ctx, annotations=annotations, registry=registry, roots=roots)
+        source = "clip_upload" if plan.dataset_source == "upload" else "registry"
+        annotations = planned_dataset(plan.dataset_path, plan.classes, source=source).annotations
+        return _train(plan, ctx, annotations)
     finally:
-        if cleanup is not None:
-            remove_tree(cleanup)
+        if plan.dataset_source == "upload":
+            remove_tree(Path(plan.dataset_path))
 
 
-def _train(
-    plan: ClipTrainPlan, ctx: JobContext, *, annotations: DatasetAnnotations, registry: ModelRegistry, roots: ClipRoots
-) -> dict[str, Any]:
+def complete_training(roots: ClipRoots) -> Completion:
+    """The completion step (in the server): link the head and its labelmap into the libraries, once."""
+
+    def complete(record: JobRecord) -> dict[str, Any]:
+        plan = ClipTrainPlan.model_validate(record.params)
+        output = ClipTrainOutput.model_validate(record.result or {})
+        model = link_once(Path(output.head_path), roots.classifiers, plan.model_stem, HEAD_EXTENSION)
+        labelmap = link_once(Path(output.run_labelmap_path), roots.labelmaps, plan.labelmap_stem, ".txt")
+        log.info("clip.published job=%s model=%s", record.job_id, model.name)
+        return {
+            "model_path": str(model), "model_rel_path": model.relative_to(roots.classifiers).as_posix(),
+            "labelmap_path": str(labelmap), "labelmap_rel_path": labelmap.relative_to(roots.labelmaps).as_posix(),
+        }  # fmt: skip
+
+    return complete
+
+
+CLIP_TRAIN = JobKind(KIND, train, ClipTrainPlan, ClipTrainOutput, resource="gpu")
+
+
+def _train(plan: ClipTrainPlan, ctx: JobContext, annotations: DatasetAnnotations) -> ClipTrainOutput:
+    if ctx.models is None:
+        raise InternalError("this executor gives jobs no model access")
     req, timings, started = plan.request, {}, time.perf_counter()
     ctx.progress(0.01, "planning crops", phase="crops")
     plans = plan_crops(annotations, bg_per_image=req.bg_per_image if req.bg_class_count else 0,
@@ -83,9 +99,9 @@ def _train(
         ctx.log(f"dropped classes with fewer than {req.min_per_class} boxes: {[plan.classes[c] for c in dropped]}")
     timings["crops_s"] = time.perf_counter() - started
     backbone = Backbone(plan.encoder_type, plan.backbone_name, plan.backbone_source)
-    cache = EmbeddingCache(roots.cache, backbone_fingerprint(backbone), f"padded_square:{req.crop_padding:.4f}",
-                           enabled=req.reuse_embeddings)  # fmt: skip
-    with registry.use(backbone.spec, exclusive=False) as handle:
+    cache = EmbeddingCache(Path(plan.cache_dir), backbone_fingerprint(backbone),
+                           f"padded_square:{req.crop_padding:.4f}", enabled=req.reuse_embeddings)  # fmt: skip
+    with ctx.models.use(backbone.spec, exclusive=False) as handle:
         info, device = encoder_info(handle), str(handle.device)
         ctx.log(f"embedding {sum(len(p.boxes) for p in plans)} crops from {len(plans)} images with {backbone.source}")
         embedded = embed_plans(plans, handle, cache, padding=req.crop_padding, batch_size=req.batch_size,
@@ -112,7 +128,7 @@ def _train(
     head.meta["accuracy"] = metrics["accuracy"]
     timings["total_s"] = time.perf_counter() - started
     extra = _summary(split, fitted, cache, timings, dropped, plan) | {"device": device}
-    return _publish(plan, ctx, head, metrics, roots, extra=extra)
+    return _save(plan, ctx, head, metrics, extra=extra)
 
 
 def assign_classes(names: list[str], embedded: EmbeddedCrops, split: Split, *, k: int, seed: int) -> Labelled:
@@ -196,24 +212,21 @@ def _summary(split: Split, fitted: FitResult, cache: EmbeddingCache, timings: di
     }  # fmt: skip
 
 
-def _publish(plan: ClipTrainPlan, ctx: JobContext, head: ClassifierHead, metrics: dict[str, Any], roots: ClipRoots,
-             *, extra: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _save(plan: ClipTrainPlan, ctx: JobContext, head: ClassifierHead, metrics: dict[str, Any],
+          *, extra: dict[str, Any]) -> ClipTrainOutput:  # fmt: skip
     ctx.progress(0.97, "saving", phase="publish")
     head_path, labelmap_path = ctx.run_dir / f"head{HEAD_EXTENSION}", ctx.run_dir / "labelmap.txt"
     save_head(head, head_path)
     atomic_write_text(labelmap_path, labelmap_text(head.meta["labelmap"]))
     ctx.checkpoint()  # a cancel that arrived during fitting stops here: nothing is published
-    model = link_unique(head_path, roots.classifiers, plan.model_stem, HEAD_EXTENSION)
-    labelmap = link_unique(labelmap_path, roots.labelmaps, plan.labelmap_stem, ".txt")
     result = {
-        "model_path": str(model), "model_rel_path": model.relative_to(roots.classifiers).as_posix(),
-        "labelmap_path": str(labelmap), "labelmap_rel_path": labelmap.relative_to(roots.labelmaps).as_posix(),
+        "head_path": str(head_path), "run_labelmap_path": str(labelmap_path),
         "meta_path": None, "classes_seen": list(head.classes), "samples_train": head.meta["n_samples_train"],
         "samples_test": head.meta["n_samples_test"], "clip_model": head.meta["clip_model"],
         "encoder_type": plan.encoder_type, "encoder_model": plan.backbone_source, "embedding_dim": head.embedding_dim,
         "classifier_type": plan.request.classifier_type, **metrics, **extra,
     }  # fmt: skip
     atomic_write_json(ctx.run_dir / "metrics.json", result)
-    ctx.log(f"published {model.name} (accuracy {metrics['accuracy']}) and {labelmap.name}")
-    log.info("clip.trained job=%s model=%s accuracy=%s", ctx.job_id, model.name, metrics["accuracy"])
-    return result
+    ctx.log(f"saved the head (accuracy {metrics['accuracy']}); publishing it")
+    log.info("clip.trained job=%s accuracy=%s", ctx.job_id, metrics["accuracy"])
+    return ClipTrainOutput.model_validate(result)

@@ -11,19 +11,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path, PurePosixPath
 
 from tator.clip.backbones import resolve_backbone
-from tator.clip.params import KIND, ClipTrainPlan, ClipTrainRequest
+from tator.clip.params import ClipTrainPlan, ClipTrainRequest
 from tator.clip.staging import UploadedFile, stage_upload
-from tator.clip.train import ClipRoots, train
+from tator.clip.train import CLIP_TRAIN, ClipRoots
 from tator.datasets.formats.model import DatasetAnnotations
 from tator.datasets.training import resolve_training_dataset
 from tator.errors import ClipTooFewClasses, DatasetPathsUnresolved, InvalidId, UploadFilenameInvalid
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
-from tator.runtime.registry import ModelRegistry
 from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
 from tator.storage.paths import check_id
@@ -78,7 +76,6 @@ def start_training(
     *,
     layout: Layout,
     jobs: JobManager,
-    registry: ModelRegistry,
     base_models: Callable[[], dict[str, str]],
     tiny: bool,
     max_upload_bytes: int,
@@ -96,22 +93,23 @@ def start_training(
     if request.dataset_id:
         dataset = resolve_training_dataset(layout, request.dataset_id, None)
         annotations, dataset_id, source = dataset.annotations, dataset.ref.id, "registry"
+        dataset_path = dataset.ref.path
     else:
         _sweep_staging(roots.staging)
         cleanup = roots.staging / job_id
         annotations = stage_upload(files, cleanup, max_bytes=max_upload_bytes)
-        dataset_id, source = f"upload_{job_id[:8]}", "upload"
+        dataset_id, source, dataset_path = f"upload_{job_id[:8]}", "upload", cleanup
     try:
         _check_classes(annotations, request)
         default = f"{dataset_id}_{backbone.encoder_type}_{request.classifier_type}"
         model_stem = _stem(request.model_filename, default, "model_filename")
         plan = ClipTrainPlan(
-            request=request, dataset_id=dataset_id, dataset_source=source, classes=list(annotations.classes),
+            request=request, dataset_id=dataset_id, dataset_source=source, dataset_path=str(dataset_path),
+            cache_dir=str(roots.cache), classes=list(annotations.classes),
             encoder_type=backbone.encoder_type, backbone_name=backbone.name, backbone_source=backbone.source,
             model_stem=model_stem, labelmap_stem=_stem(request.labelmap_filename, model_stem, "labelmap_filename"),
         )  # fmt: skip
-        fn = partial(train, annotations=annotations, registry=registry, roots=roots, cleanup=cleanup)
-        return jobs.submit(KIND, fn, plan, resource="gpu", job_id=job_id)
+        return jobs.submit_kind(CLIP_TRAIN, plan, job_id=job_id)
     except BaseException:
         if cleanup is not None:
             remove_tree(cleanup)

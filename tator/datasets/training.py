@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from tator.datasets.catalog import DatasetRef, find_dataset
 from tator.datasets.formats.model import DatasetAnnotations
+from tator.datasets.meta import read_meta
 from tator.datasets.views import load_annotations
-from tator.errors import DatasetHasNoBoxes, DatasetIdOrRootRequired, TatorError
+from tator.errors import DatasetChanged, DatasetHasNoBoxes, DatasetIdOrRootRequired, TatorError
 from tator.storage.layout import Layout
 from tator.storage.paths import check_relative
 
@@ -45,4 +46,16 @@ def resolve_training_dataset(
         raise DatasetHasNoBoxes(f"dataset {ref.id} has no labelled boxes to train on", dataset_id=ref.id)
     if seg_error is not None and not dataset.has_polygons:
         raise seg_error(f"dataset {ref.id} has no polygons for a segmentation task", dataset_id=ref.id)
+    return dataset
+
+
+def planned_dataset(path: str, classes: list[str], *, source: str = "registry") -> TrainingDataset:
+    """In a job: the dataset its plan names, read again from its folder (job params carry paths, not
+    loaded annotations). 409 `dataset_changed` when its classes are no longer those planned."""
+    folder = Path(path)
+    meta, meta_path = read_meta(folder)
+    ref = DatasetRef(folder.name, folder, source, folder.parent, meta, meta_path)
+    dataset = TrainingDataset(ref, load_annotations(ref))
+    if list(dataset.annotations.classes) != list(classes):
+        raise DatasetChanged(f"dataset {ref.id} changed its classes after the job was queued", dataset_id=ref.id)
     return dataset

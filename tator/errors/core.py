@@ -85,6 +85,24 @@ class JobStartFailed(TatorError):
     code, status = "job_start_failed", 500
 
 
+class JobWorkerDied(TatorError):
+    """The process or node running a job (a Ray worker) died; the message carries its last words."""
+
+    code, status = "job_worker_died", 500
+
+
+class ExecutorUnavailable(TatorError):
+    """The configured job executor (the Ray cluster) cannot be reached or cannot see the data directory."""
+
+    code, status = "executor_unavailable", 503
+
+
+class JobCompletionFailed(TatorError):
+    """The job's work succeeded but the server-side completion step (activate, publish) raised."""
+
+    code, status = "job_completion_failed", 500
+
+
 class DeviceUnavailable(TatorError):
     code, status = "device_unavailable", 400
 

@@ -22,6 +22,12 @@ class DatasetFormatUnrecognized(TatorError):
     code, status = "dataset_format_unrecognized", 400
 
 
+class DatasetChanged(TatorError):
+    """A queued training job found its dataset's classes changed since it was planned."""
+
+    code, status = "dataset_changed", 409
+
+
 class DatasetNotYoloReady(TatorError):
     code, status = "dataset_not_yolo_ready", 400
 

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from tator.runtime.loaders import ModelSpec
 
 
 class JobCancelled(Exception):
     """Raised inside a job at a cancellation checkpoint; the manager records the job as cancelled."""
+
+
+class JobDetached(Exception):
+    """The server stops following a job that keeps running elsewhere (a cluster); its record stays open."""
+
+
+class JobFailed(Exception):
+    """A job that failed elsewhere (a remote worker) with a stable code; the manager records it as failed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class CancelToken:
@@ -45,6 +62,12 @@ class JobReporter(Protocol):
     def metric(self, job_id: str, name: str, step: float, value: float) -> None: ...
 
 
+class ModelAccess(Protocol):
+    """How a job loads a model: the server's registry (thread executor) or a worker-local one."""
+
+    def use(self, spec: ModelSpec, *, exclusive: bool = True) -> AbstractContextManager[Any]: ...
+
+
 @dataclass
 class JobContext:
     """Passed to every job function alongside its params."""
@@ -54,6 +77,7 @@ class JobContext:
     device: str
     cancel: CancelToken
     _reporter: JobReporter
+    models: ModelAccess | None = None  # for jobs that embed or predict with a registered model family
 
     def progress(self, fraction: float | None = None, message: str | None = None, *, phase: str | None = None) -> None:
         """Report progress in 0..1 (clamped; NaN ignored) with an optional message and phase."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
+
+from tator.jobs.context import JobContext, JobFunction
 
 
 class Executor(Protocol):
@@ -19,8 +21,23 @@ class Executor(Protocol):
     def join(self, timeout: float) -> bool:
         """Wait for started work to end; True when everything finished in time."""
 
+    def call(self, fn: JobFunction, params: Any, ctx: JobContext, *, resource: str, attach: bool) -> Any:
+        """Run one job function to its end (here or remotely) and return its result; raises its error.
+        `attach`: the job already runs remotely (a restarted server reattaches to it)."""
+
+    def reattachable(self, job_id: str) -> bool:
+        """True when the job still runs somewhere this executor can reattach to."""
+
+    def detach(self, job_id: str) -> bool:
+        """At shutdown: stop following a job that keeps running without this server (True), or refuse."""
+
+    def close(self) -> None:
+        """Release the executor's resources (after join)."""
+
 
 class ThreadExecutor:
+    """Each job's manager-side work on its own thread; the job function runs on that thread too."""
+
     def __init__(self) -> None:
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -39,3 +56,15 @@ class ThreadExecutor:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in threads)
+
+    def call(self, fn: JobFunction, params: Any, ctx: JobContext, *, resource: str, attach: bool) -> Any:
+        return fn(params, ctx)
+
+    def reattachable(self, job_id: str) -> bool:
+        return False  # a thread dies with its server
+
+    def detach(self, job_id: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass

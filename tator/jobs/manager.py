@@ -3,14 +3,21 @@
 States: queued -> running -> succeeded | failed | cancelled, with cancelling in between and
 interrupted for jobs that were unfinished when the server stopped. Records live in memory while a job
 is active and in SQLite always (state changes at once, progress at most every `flush_interval_s`).
+
+When the job function returns, its result is written to the run dir (`job_result.json`) and then the
+job's completion step (activate, publish) runs here in the server. A cancel accepted before that point
+holds: the completion step does not run and the job ends cancelled. Once the completion step has
+started, a cancel is refused as too late (409 `job_not_cancellable`, `reason: completing`).
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import logging
-import math
+import os
+import signal
 import threading
 import time
 import uuid
@@ -23,16 +30,26 @@ from typing import Any
 from pydantic import BaseModel
 
 from tator.errors import JobNotCancellable, JobNotFound, JobStartFailed, TatorError
-from tator.jobs.context import CancelToken, JobCancelled, JobContext, JobFunction
+from tator.jobs.context import (
+    CancelToken,
+    JobCancelled,
+    JobContext,
+    JobDetached,
+    JobFailed,
+    JobFunction,
+    ModelAccess,
+)
 from tator.jobs.executor import Executor
+from tator.jobs.kinds import Completion, JobKind, JobKinds, run_completion
+from tator.jobs.outcome import result_payload, write_completed, write_result
+from tator.jobs.recovery import reconcile
+from tator.jobs.reporting import Reporting
 from tator.jobs.slots import DeviceSlots
 from tator.jobs.store import JobStore
-from tator.jobs.types import JobError, JobLogLine, JobRecord, JobStatus, MetricPoint
+from tator.jobs.types import JobError, JobRecord, JobStatus
 from tator.logging import job_id_var
 
 log = logging.getLogger(__name__)
-
-MAX_METRIC_POINTS = 10_000
 
 
 @dataclass
@@ -44,11 +61,14 @@ class _Active:
     candidates: list[str]
     run_dir: Path
     cancel: CancelToken
+    on_complete: Completion | None = None
     device: str | None = None
     last_flush: float = 0.0
+    completing: bool = False  # the completion step has started: too late to cancel
+    attach: bool = False  # reattaching to a job that still runs remotely (after a server restart)
 
 
-class JobManager:
+class JobManager(Reporting):
     def __init__(
         self,
         store: JobStore,
@@ -58,7 +78,15 @@ class JobManager:
         run_root: Path,
         log_lines: int = 300,
         flush_interval_s: float = 0.5,
+        kinds: JobKinds | None = None,
+        models: ModelAccess | None = None,
+        recover: bool = True,
+        kill_at: str | None = None,
     ) -> None:
+        """`kinds` gives each kind its completion step (also used to reconcile at start-up); `models`
+        is what jobs may load models through (`ctx.models`). With `recover=False` the caller registers
+        the kinds first and then calls `recover()`. `kill_at` (crash tests only) SIGKILLs this process
+        at a named step: `job.before_completion` or `job.after_completion`."""
         self._store = store
         self._executor = executor
         self._slots = slots
@@ -69,7 +97,11 @@ class JobManager:
         self._active: dict[str, _Active] = {}
         self._pending: deque[str] = deque()
         self._closed = False
-        self._mark_interrupted()
+        self.kinds = kinds if kinds is not None else JobKinds()
+        self._models = models
+        self._kill_at = kill_at
+        if recover:
+            self.recover()
 
     # --- submission -------------------------------------------------------------------------------
     def submit(
@@ -83,9 +115,11 @@ class JobManager:
         preflight: Callable[[], None] | None = None,
         run_dir: Path | None = None,
         job_id: str | None = None,
+        on_complete: Completion | None = None,
     ) -> JobRecord:
         """Validate, record and queue a job; returns at once. Preflight errors reach the caller and
-        leave nothing behind; if the job cannot be started the record is rolled back."""
+        leave nothing behind; if the job cannot be started the record is rolled back. `on_complete`
+        (default: the registered kind's completion step) runs in the server when the job succeeds."""
         candidates = self._slots.candidates(resource, device)
         if preflight is not None:
             preflight()
@@ -100,7 +134,8 @@ class JobManager:
             run_dir=str(run_dir or self._run_root / job_id),
             message="queued",
         )
-        active = _Active(record, fn, params, resource, candidates, Path(record.run_dir or ""), CancelToken())
+        complete = on_complete if on_complete is not None else self.kinds.completion(kind)
+        active = _Active(record, fn, params, resource, candidates, Path(record.run_dir or ""), CancelToken(), complete)
         with self._lock:
             if self._closed:
                 raise JobStartFailed("the server is shutting down")
@@ -118,6 +153,23 @@ class JobManager:
                 raise JobStartFailed(f"job could not be started: {type(exc).__name__}") from exc
             log.info("job.queued id=%s kind=%s resource=%s", job_id, kind, resource)
             return record.model_copy(deep=True)
+
+    def submit_kind(
+        self,
+        kind: JobKind,
+        params: BaseModel,
+        *,
+        device: str | None = None,
+        preflight: Callable[[], None] | None = None,
+        run_dir: Path | None = None,
+        job_id: str | None = None,
+        on_complete: Completion | None = None,
+    ) -> JobRecord:
+        """`submit` for a registered-style job kind: its function and resource come from the kind."""
+        if not isinstance(params, kind.params):
+            raise TypeError(f"{kind.name} takes {kind.params.__name__}, not {type(params).__name__}")
+        return self.submit(kind.name, kind.run, params, resource=kind.resource, device=device, preflight=preflight,
+                           run_dir=run_dir, job_id=job_id, on_complete=on_complete)  # fmt: skip
 
     def _dispatch(self) -> None:
         """Start every pending job that has a free slot (FIFO, skipping jobs whose device is busy)."""
@@ -141,21 +193,23 @@ class JobManager:
         token = job_id_var.set(record.job_id)
         try:
             with self._lock:
-                if active.cancel.cancelled:
+                if active.cancel.cancelled and not active.attach:
                     raise JobCancelled("cancelled before start")
-                self._update(
-                    record, status=JobStatus.RUNNING, started_at=time.time(), device=active.device, message="running"
-                )
+                status = JobStatus.CANCELLING if active.cancel.cancelled else JobStatus.RUNNING
+                started = record.started_at or time.time()
+                self._update(record, status=status, started_at=started, device=active.device, message=status.value)
             active.run_dir.mkdir(parents=True, exist_ok=True)
-            ctx = JobContext(record.job_id, active.run_dir, active.device or "cpu", active.cancel, self)
-            result = active.fn(active.params, ctx)
-            payload = _result_payload(result)
-            with self._lock:
-                self._update(record, status=JobStatus.SUCCEEDED, result=payload, progress=1.0, message="succeeded")
+            ctx = JobContext(record.job_id, active.run_dir, active.device or "cpu", active.cancel, self, self._models)
+            result = self._executor.call(active.fn, active.params, ctx, resource=active.resource, attach=active.attach)
+            payload = result_payload(result)
+            write_result(active.run_dir, record.job_id, payload)
+            self._complete(active, payload)
+        except JobDetached:
+            log.info("job.detached id=%s: it keeps running on the cluster", record.job_id)
         except JobCancelled:
             with self._lock:
                 self._update(record, status=JobStatus.CANCELLED, message="cancelled")
-        except TatorError as exc:
+        except (TatorError, JobFailed) as exc:
             with self._lock:
                 self._update(
                     record,
@@ -171,6 +225,28 @@ class JobManager:
         finally:
             job_id_var.reset(token)
             self._finish(active)
+
+    def _complete(self, active: _Active, payload: dict[str, Any] | None) -> None:
+        """Run the completion step unless a cancel was accepted first; then the job has succeeded."""
+        record = active.record
+        with self._lock:
+            if active.cancel.cancelled:
+                raise JobCancelled("cancelled after the work ended: its output was not published")
+            active.completing = True
+            self._update(record, result=payload, message="completing")
+            snapshot = record.model_copy(deep=True)
+        self._crash_point("job.before_completion")
+        extra = run_completion(active.on_complete, snapshot)
+        write_completed(active.run_dir, record.job_id, extra)
+        self._crash_point("job.after_completion")
+        merged = {**(payload or {}), **extra} if (payload is not None or extra) else None
+        with self._lock:
+            self._update(record, status=JobStatus.SUCCEEDED, result=merged, progress=1.0, message="succeeded")
+
+    def _crash_point(self, name: str) -> None:
+        if self._kill_at == name:
+            log.warning("job.test_kill point=%s", name)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _finish(self, active: _Active) -> None:
         with self._lock:
@@ -195,55 +271,6 @@ class JobManager:
         record.updated_at = now
         record.version += 1
         self._store.save(record)
-
-    # --- reporting (called by JobContext) ---------------------------------------------------------
-    def progress(self, job_id: str, fraction: float | None, message: str | None, phase: str | None) -> None:
-        with self._lock:
-            active = self._active.get(job_id)
-            if active is None:
-                return
-            record = active.record
-            if fraction is not None and math.isfinite(fraction):
-                record.progress = min(1.0, max(0.0, float(fraction)))
-            if message is not None:
-                record.message = message
-            if phase is not None:
-                record.phase = phase
-            self._touch(active)
-
-    def log(self, job_id: str, message: str) -> None:
-        with self._lock:
-            active = self._active.get(job_id)
-            if active is None:
-                return
-            lines = deque(active.record.logs, maxlen=self._log_lines)
-            lines.append(JobLogLine(timestamp=time.time(), message=message))
-            active.record.logs = list(lines)
-            self._touch(active)
-        log.info("job.log id=%s %s", job_id, message)
-        try:
-            with open(active.run_dir / "job.log", "a", encoding="utf-8") as handle:
-                handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
-        except OSError:
-            pass  # the bounded in-record log still has the line
-
-    def metric(self, job_id: str, name: str, step: float, value: float) -> None:
-        with self._lock:
-            active = self._active.get(job_id)
-            if active is None or not math.isfinite(value):
-                return
-            series = active.record.metrics.setdefault(name, [])
-            series.append(MetricPoint(step=step, value=value))
-            del series[:-MAX_METRIC_POINTS]
-            self._touch(active)
-
-    def _touch(self, active: _Active) -> None:
-        now = time.time()
-        active.record.updated_at = now
-        active.record.version += 1
-        if now - active.last_flush >= self._flush_interval:
-            active.last_flush = now
-            self._store.save(active.record)
 
     # --- queries and control ----------------------------------------------------------------------
     def get(self, job_id: str, *, kinds: tuple[str, ...] = (), not_found: type[TatorError] = JobNotFound) -> JobRecord:
@@ -273,6 +300,12 @@ class JobManager:
             active = self._active.get(job_id)
             if active is None:
                 raise JobNotCancellable(f"job {job_id} has already finished", job_id=job_id)
+            if active.completing:
+                raise JobNotCancellable(
+                    f"job {job_id} has finished its work and is being completed: the cancel came too late",
+                    job_id=job_id,
+                    reason="completing",
+                )
             active.cancel.cancel()
             record = active.record
             if record.status == JobStatus.QUEUED and job_id in self._pending:
@@ -308,29 +341,38 @@ class JobManager:
         """Stop accepting jobs, cancel queued and running ones, and wait for them to end."""
         with self._lock:
             self._closed = True
-            for job_id in list(self._active):
-                self.cancel(job_id)
+            for job_id, active in list(self._active.items()):
+                if active.device is not None and self._executor.detach(job_id):
+                    continue  # it runs on a cluster: the next server reattaches to it
+                with contextlib.suppress(JobNotCancellable):  # already completing: let it finish
+                    self.cancel(job_id)
         if not self._executor.join(timeout):
             log.warning("jobs.shutdown_timeout still_running=%d", self.active_count())
+        self._executor.close()
 
-    def _mark_interrupted(self) -> None:
+    def recover(self) -> None:
+        """At start-up: settle every job the previous server left unfinished (see `recovery.reconcile`)."""
         for record in self._store.unfinished():
             was = record.status.value
-            now = time.time()
-            record.status = JobStatus.INTERRUPTED
-            record.error = JobError(code="interrupted", message=f"the server stopped while this job was {was}")
-            record.message = record.error.message
-            record.finished_at = record.updated_at = now
-            record.version += 1
+            registered = self.kinds.get(record.kind)
+            if registered is not None and self._executor.reattachable(record.job_id):
+                self._reattach(record, registered.kind, registered.complete)
+                continue
+            reconcile(record, self.kinds.completion(record.kind), run_completion)
             self._store.save(record)
-            log.warning("job.interrupted id=%s kind=%s was=%s", record.job_id, record.kind, was)
+            log.warning("job.recovered id=%s kind=%s was=%s now=%s", record.job_id, record.kind, was, record.status)
 
-
-def _result_payload(result: Any) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json")
-    if isinstance(result, dict):
-        return result
-    return {"value": result}
+    def _reattach(self, record: JobRecord, kind: JobKind, complete: Completion | None) -> None:
+        """Follow a job that still runs on the cluster; its final state is recorded when it ends."""
+        params = kind.params.model_validate(record.params)
+        run_dir = Path(record.run_dir or self._run_root / record.job_id)
+        cancel = CancelToken()
+        if record.status == JobStatus.CANCELLING:
+            cancel.cancel()  # the accepted cancel still holds: it is passed on again
+        active = _Active(record, kind.run, params, kind.resource, self._slots.candidates(kind.resource, None), run_dir,
+                         cancel, complete, attach=True)  # fmt: skip
+        with self._lock:
+            self._active[record.job_id] = active
+            self._pending.append(record.job_id)
+            self._dispatch()
+        log.warning("job.reattached id=%s kind=%s", record.job_id, record.kind)

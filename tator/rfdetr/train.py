@@ -12,12 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.datasets.labels import labelmap_text
-from tator.datasets.training import TrainingDataset
+from tator.datasets.training import TrainingDataset, planned_dataset
 from tator.datasets.views import export_view
 from tator.errors import TrainingProducedNoWeights
 from tator.jobs.context import JobContext
+from tator.jobs.kinds import Completion, JobKind
+from tator.jobs.types import JobRecord
 from tator.rfdetr.lightning_hooks import JobProgressHooks, training_hooks
-from tator.runtime.active_runs import ActiveRuns, training_run_record
+from tator.runtime.active_runs import ActiveRuns, track_run, training_run_record
 from tator.storage.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,17 @@ class RfdetrTrainRequest(BaseModel):
 class RfdetrTrainPlan(BaseModel):
     request: RfdetrTrainRequest
     dataset_id: str
+    dataset_path: str  # the dataset's folder; the job reads its annotations from there
     dataset_label: str
     labelmap: list[str]
     model_class: str  # rfdetr class name, e.g. RFDETRNano
     pretrain_weights: str | None  # a local checkpoint, "default" (the library's weights), None (random)
+
+
+class RfdetrTrainResult(BaseModel):
+    run_dir: str
+    best_path: str
+    metrics: dict[str, float]
 
 
 def run_record(plan: RfdetrTrainPlan, job_id: str, status: str, **extra: Any) -> dict[str, Any]:
@@ -81,19 +90,34 @@ def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
     return staged
 
 
-def train(plan: RfdetrTrainPlan, ctx: JobContext, *, dataset: TrainingDataset, runs: ActiveRuns) -> dict[str, Any]:
-    """The job function (bind `dataset` and `runs` at submit time)."""
-    return runs.track(
-        ctx.job_id,
+def train(plan: RfdetrTrainPlan, ctx: JobContext) -> RfdetrTrainResult:
+    """The job function: run.json is kept current; success is recorded by `complete_training`."""
+    result = track_run(
+        ctx.run_dir,
         partial(run_record, plan, ctx.job_id),
-        partial(_train, plan, ctx, dataset),
+        partial(_train, plan, ctx),
         cancelled=lambda: ctx.cancel.cancelled,
-        auto_activate=plan.request.auto_activate,
     )
+    return RfdetrTrainResult.model_validate(result)
 
 
-def _train(plan: RfdetrTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> dict[str, Any]:
+def complete_training(runs: ActiveRuns) -> Completion:
+    """The completion step (in the server): run.json says succeeded, then auto-activation."""
+
+    def complete(record: JobRecord) -> dict[str, Any]:
+        plan = RfdetrTrainPlan.model_validate(record.params)
+        fields = run_record(plan, record.job_id, "succeeded", **(record.result or {}))
+        return runs.finish(record.job_id, fields, auto_activate=plan.request.auto_activate)
+
+    return complete
+
+
+RFDETR_TRAIN = JobKind(KIND, train, RfdetrTrainPlan, RfdetrTrainResult, resource="gpu")
+
+
+def _train(plan: RfdetrTrainPlan, ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0.0, "staging dataset as COCO", phase="stage")
+    dataset = planned_dataset(plan.dataset_path, plan.labelmap)
     staged = stage_dataset(dataset, ctx.run_dir)
     atomic_write_text(ctx.run_dir / "labelmap.txt", labelmap_text(plan.labelmap))
     ctx.checkpoint()

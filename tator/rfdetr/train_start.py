@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from tator.datasets.training import resolve_training_dataset
@@ -11,7 +10,7 @@ from tator.errors import RfdetrSegRequiresPolygons, RfdetrTosRequired, RfdetrVar
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 from tator.rfdetr.loader import VARIANTS
-from tator.rfdetr.train import KIND, RfdetrTrainPlan, RfdetrTrainRequest, train
+from tator.rfdetr.train import RFDETR_TRAIN, RfdetrTrainPlan, RfdetrTrainRequest
 from tator.runtime.active_runs import ActiveRuns
 from tator.storage.layout import Layout
 
@@ -34,12 +33,13 @@ def start_training(
     plan = RfdetrTrainPlan(
         request=request,
         dataset_id=dataset.ref.id,
+        dataset_path=str(dataset.ref.path),
         dataset_label=str(dataset.ref.meta.get("label") or dataset.ref.id),
         labelmap=list(dataset.annotations.classes),
         model_class=model_class,
         pretrain_weights=weights,
     )
-    return runs.submit(jobs, KIND, partial(train, dataset=dataset, runs=runs), plan)
+    return runs.submit(jobs, RFDETR_TRAIN, plan)
 
 
 def plan_model(

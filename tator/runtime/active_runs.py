@@ -6,6 +6,7 @@ registry on the next predict. Deleting the active run clears the selection and u
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,13 +18,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from tator.errors import RunBusy, TatorError
-from tator.jobs.context import JobFunction
+from tator.jobs.kinds import JobKind
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
-from tator.storage.runs import RunStore
+from tator.storage.files import atomic_write_json
+from tator.storage.runs import RUN_RECORD, RunStore
 
 
 @dataclass(frozen=True)
@@ -126,35 +128,22 @@ class ActiveRuns:
             )
         return runs
 
-    def submit(self, jobs: JobManager, kind: str, fn: JobFunction, plan: BaseModel) -> JobRecord:
+    def submit(self, jobs: JobManager, kind: JobKind, plan: BaseModel) -> JobRecord:
         """Queue a heavy job whose id is also its run id and whose run dir is the run's directory."""
         job_id = uuid.uuid4().hex
-        return jobs.submit(kind, fn, plan, resource="gpu", run_dir=self.store.path(job_id), job_id=job_id)
+        return jobs.submit_kind(kind, plan, run_dir=self.store.path(job_id), job_id=job_id)
 
-    def track(
-        self,
-        run_id: str,
-        record: Callable[..., dict[str, Any]],
-        work: Callable[[], dict[str, Any]],
-        *,
-        cancelled: Callable[[], bool],
-        auto_activate: bool,
-    ) -> dict[str, Any]:
-        """Run a training job's `work` with its run.json kept current (running, then succeeded, failed or
-        cancelled) and, on success, activate the run when asked. `record(status, **fields)` builds run.json."""
-        started = time.time()
-        self.store.write(run_id, record("running", created_at=started))
-        try:
-            result = work()
-        except BaseException as exc:
-            status = "cancelled" if cancelled() else "failed"
-            self.store.write(run_id, record(status, created_at=started, error=str(exc)[:500]))
-            raise
-        self.store.write(run_id, record("succeeded", created_at=started, **result))
-        if auto_activate:
-            self.activate(run_id)
-            result["activated"] = True
-        return result
+    def finish(self, run_id: str, record: dict[str, Any], *, auto_activate: bool) -> dict[str, Any]:
+        """The completion step of a training run (in the server): run.json says succeeded (its first
+        `created_at` kept), then the run is activated when asked. Idempotent."""
+        path = self.store.path(run_id)
+        previous = _read_record(path)
+        record = {**record, "created_at": previous.get("created_at", record.get("created_at"))}
+        self.store.write(run_id, record)
+        if not auto_activate:
+            return {}
+        self.activate(run_id)
+        return {"activated": True}
 
     def summary(self, run_id: str) -> dict[str, Any]:
         record = self.store.read(run_id)
@@ -173,6 +162,34 @@ class ActiveRuns:
             self._registry.unload(selection.spec.key)
         self.store.delete(run_id)
         return {"status": "deleted", "run_id": run_id}
+
+
+def track_run(
+    run_dir: Path,
+    record: Callable[..., dict[str, Any]],
+    work: Callable[[], dict[str, Any]],
+    *,
+    cancelled: Callable[[], bool],
+) -> dict[str, Any]:
+    """In a training job: keep run.json current while `work` runs (running, then failed or cancelled on
+    error). Success is written by the completion step (`ActiveRuns.finish`), so a kill between the two
+    leaves a run and a job that agree. `record(status, **fields)` builds run.json."""
+    started = time.time()
+    atomic_write_json(run_dir / RUN_RECORD, record("running", created_at=started))
+    try:
+        return work()
+    except BaseException as exc:
+        status = "cancelled" if cancelled() else "failed"
+        atomic_write_json(run_dir / RUN_RECORD, record(status, created_at=started, error=str(exc)[:500]))
+        raise
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((path / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def training_run_record(

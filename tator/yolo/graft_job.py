@@ -7,6 +7,7 @@ Every status change of the run is appended to its head_graft_audit.jsonl and mir
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import time
 from dataclasses import replace
@@ -15,13 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from tator.datasets.formats.model import DatasetAnnotations
 from tator.datasets.labels import labelmap_text
-from tator.datasets.training import TrainingDataset
+from tator.datasets.training import TrainingDataset, planned_dataset
 from tator.errors import InternalError, TatorError, YoloBaseCheckpointUnsupported
 from tator.jobs.context import JobContext
+from tator.jobs.kinds import Completion, JobKind
+from tator.jobs.types import JobRecord
 from tator.runtime.active_runs import ActiveRuns
-from tator.storage.files import atomic_write_text
-from tator.yolo.graft_plan import MODEL_YAML_NAME, HeadGraftPlan, append_audit, run_record
-from tator.yolo.train import epoch_callbacks, keep_outputs, stage_dataset, trainer_args
+from tator.storage.files import atomic_write_json, atomic_write_text
+from tator.storage.runs import RUN_RECORD
+from tator.yolo.graft_plan import KIND, MODEL_YAML_NAME, HeadGraftPlan, append_audit, run_record
+from tator.yolo.train import YoloTrainResult, epoch_callbacks, keep_outputs, stage_dataset, trainer_args
 
 if TYPE_CHECKING:
     import torch
@@ -32,29 +36,50 @@ START_NAME = "graft_start.pt"
 SANITY_IMAGES = 3
 
 
-def run_graft(plan: HeadGraftPlan, ctx: JobContext, *, dataset: TrainingDataset, runs: ActiveRuns) -> dict[str, Any]:
-    """The job function (bind `dataset` and `runs` at submit time); the run dir is `ctx.run_dir`."""
-    created = float(runs.store.read(plan.run_id).get("created_at") or time.time())
-    _status(plan, ctx, runs, "running", created)
+def run_graft(plan: HeadGraftPlan, ctx: JobContext) -> YoloTrainResult:
+    """The job function; the run dir is `ctx.run_dir`. Success is recorded by `complete_graft`."""
+    created = _created_at(ctx.run_dir)
+    _status(plan, ctx.run_dir, ctx.job_id, "running", created)
     try:
-        result = _graft(plan, ctx, dataset)
+        result = _graft(plan, ctx)
     except BaseException as exc:
         status = "cancelled" if ctx.cancel.cancelled else "failed"
         code = exc.code if isinstance(exc, TatorError) else type(exc).__name__
-        _status(plan, ctx, runs, status, created, error=str(exc)[:500], error_code=code)
+        _status(plan, ctx.run_dir, ctx.job_id, status, created, error=str(exc)[:500], error_code=code)
         raise
-    _status(plan, ctx, runs, "succeeded", created, **result)
-    if plan.request.auto_activate:
+    return YoloTrainResult.model_validate(result)
+
+
+def complete_graft(runs: ActiveRuns) -> Completion:
+    """The completion step (in the server): run.json and the audit say succeeded, then auto-activation."""
+
+    def complete(record: JobRecord) -> dict[str, Any]:
+        plan = HeadGraftPlan.model_validate(record.params)
+        run_dir = runs.store.path(plan.run_id)
+        _status(plan, run_dir, record.job_id, "succeeded", _created_at(run_dir), **(record.result or {}))
+        if not plan.request.auto_activate:
+            return {}
         runs.activate(plan.run_id)
-        result["activated"] = True
-        append_audit(ctx.run_dir, "activated", job_id=ctx.job_id)
-    return result
+        append_audit(run_dir, "activated", job_id=record.job_id)
+        return {"activated": True}
+
+    return complete
 
 
-def _status(plan: HeadGraftPlan, ctx: JobContext, runs: ActiveRuns, status: str, created: float, **extra: Any) -> None:
-    runs.store.write(plan.run_id, run_record(plan, status, created_at=created, **extra))
+YOLO_HEAD_GRAFT = JobKind(KIND, run_graft, HeadGraftPlan, YoloTrainResult, resource="gpu")
+
+
+def _created_at(run_dir: Path) -> float:
+    try:
+        return float(json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8")).get("created_at") or time.time())
+    except (OSError, ValueError, TypeError, AttributeError):
+        return time.time()
+
+
+def _status(plan: HeadGraftPlan, run_dir: Path, job_id: str, status: str, created: float, /, **extra: Any) -> None:
+    atomic_write_json(run_dir / RUN_RECORD, run_record(plan, status, created_at=created, **extra))
     fields = {k: extra[k] for k in ("error", "error_code", "base_outputs_identical") if k in extra}
-    append_audit(ctx.run_dir, "status", status=status, job_id=ctx.job_id, **fields)
+    append_audit(run_dir, "status", status=status, job_id=job_id, **fields)
 
 
 def merged_annotations(ann: DatasetAnnotations, plan: HeadGraftPlan) -> DatasetAnnotations:
@@ -67,7 +92,7 @@ def merged_annotations(ann: DatasetAnnotations, plan: HeadGraftPlan) -> DatasetA
     return replace(ann, classes=tuple(plan.labelmap), images=images)
 
 
-def _graft(plan: HeadGraftPlan, ctx: JobContext, dataset: TrainingDataset) -> dict[str, Any]:
+def _graft(plan: HeadGraftPlan, ctx: JobContext) -> dict[str, Any]:
     import torch
 
     from tator.yolo.graft_checkpoint import detection_model, load_restricted, plain_train_args, save_checkpoint
@@ -76,6 +101,7 @@ def _graft(plan: HeadGraftPlan, ctx: JobContext, dataset: TrainingDataset) -> di
     for note in plan.warnings:
         ctx.log(note)
     ctx.progress(0.0, "staging dataset", phase="stage")
+    dataset = planned_dataset(plan.dataset_path, plan.dataset_classes)
     data_yaml = stage_dataset(replace(dataset, annotations=merged_annotations(dataset.annotations, plan)), ctx.run_dir)
     atomic_write_text(ctx.run_dir / "labelmap.txt", labelmap_text(plan.labelmap))
     base_ckpt = load_restricted(Path(plan.base_weights), YoloBaseCheckpointUnsupported)

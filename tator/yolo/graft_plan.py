@@ -77,6 +77,8 @@ class HeadGraftPlan(BaseModel):
     base_variant: str | None
     base_labelmap: list[str]
     dataset_id: str
+    dataset_path: str  # the dataset's folder; the job reads its annotations from there
+    dataset_classes: list[str]  # its classes when planned (class_map indexes them)
     dataset_label: str
     class_map: list[int]  # dataset class id -> merged class id
     new_classes: list[str]
@@ -259,6 +261,8 @@ def prepare(
         base_variant=base.variant,
         base_labelmap=base.labelmap,
         dataset_id=dataset.ref.id,
+        dataset_path=str(dataset.ref.path),
+        dataset_classes=list(dataset.annotations.classes),
         dataset_label=str(dataset.ref.meta.get("label") or dataset.ref.id),
         class_map=classes.class_map,
         new_classes=classes.new_classes,

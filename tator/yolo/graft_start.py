@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 
 from tator.errors import YoloRunExists, YoloTosRequired
 from tator.jobs.manager import JobManager
@@ -11,8 +10,8 @@ from tator.jobs.types import JobRecord
 from tator.runtime.active_runs import ActiveRuns
 from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
-from tator.yolo.graft_job import run_graft
-from tator.yolo.graft_plan import KIND, HeadGraftRequest, append_audit, prepare, run_record
+from tator.yolo.graft_job import YOLO_HEAD_GRAFT
+from tator.yolo.graft_plan import HeadGraftRequest, append_audit, prepare, run_record
 
 
 def start_graft(
@@ -21,7 +20,7 @@ def start_graft(
     """Validate, plan and queue a graft; the job id is the run id. A refusal writes nothing."""
     if not request.accept_tos:
         raise YoloTosRequired("head graft trains with Ultralytics (AGPL-3.0): set accept_tos to true")
-    plan, dataset = prepare(request, layout=layout, runs=runs, jobs=jobs, offline=offline)
+    plan, _dataset = prepare(request, layout=layout, runs=runs, jobs=jobs, offline=offline)
     run_dir = runs.store.path(plan.run_id)
     try:
         run_dir.mkdir(parents=True)  # reserves the id: two starts with one run_name cannot both pass
@@ -30,14 +29,7 @@ def start_graft(
     try:
         runs.store.write(plan.run_id, run_record(plan, "queued", created_at=time.time()))
         append_audit(run_dir, "status", status="queued", job_id=plan.run_id, warnings=plan.warnings)
-        return jobs.submit(
-            KIND,
-            partial(run_graft, dataset=dataset, runs=runs),
-            plan,
-            resource="gpu",
-            run_dir=run_dir,
-            job_id=plan.run_id,
-        )
+        return jobs.submit_kind(YOLO_HEAD_GRAFT, plan, run_dir=run_dir, job_id=plan.run_id)
     except BaseException:
         remove_tree(run_dir)
         raise

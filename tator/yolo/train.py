@@ -14,11 +14,13 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tator.datasets.labels import labelmap_text
-from tator.datasets.training import TrainingDataset
+from tator.datasets.training import TrainingDataset, planned_dataset
 from tator.datasets.views import export_view
 from tator.errors import TrainingProducedNoWeights
 from tator.jobs.context import JobContext
-from tator.runtime.active_runs import ActiveRuns, training_run_record
+from tator.jobs.kinds import Completion, JobKind
+from tator.jobs.types import JobRecord
+from tator.runtime.active_runs import ActiveRuns, track_run, training_run_record
 from tator.storage.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,23 @@ class YoloTrainPlan(BaseModel):
 
     request: YoloTrainRequest
     dataset_id: str
+    dataset_path: str  # the dataset's folder; the job reads its annotations from there
     dataset_label: str
     labelmap: list[str]
     model_source: str  # .pt or .yaml the training starts from
     offline: bool  # no downloads: ultralytics' AMP check fetches weights, so AMP stays off offline
     notes: list[str] = Field(default_factory=list)
+
+
+class YoloTrainResult(BaseModel):
+    """What a YOLO training (or head-graft) job leaves in its run dir."""
+
+    model_config = ConfigDict(extra="allow")  # a graft adds its labelmap, new classes and checks
+    run_dir: str
+    best_path: str
+    metrics: dict[str, float]
+    metrics_path: str
+    metrics_series_path: str
 
 
 def run_record(plan: YoloTrainPlan, job_id: str, status: str, **extra: Any) -> dict[str, Any]:
@@ -101,21 +115,36 @@ def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
     return data_yaml
 
 
-def train(plan: YoloTrainPlan, ctx: JobContext, *, dataset: TrainingDataset, runs: ActiveRuns) -> dict[str, Any]:
-    """The job function (bind `dataset` and `runs` at submit time)."""
-    return runs.track(
-        ctx.job_id,
+def train(plan: YoloTrainPlan, ctx: JobContext) -> YoloTrainResult:
+    """The job function: run.json is kept current; success is recorded by `complete_training`."""
+    result = track_run(
+        ctx.run_dir,
         partial(run_record, plan, ctx.job_id),
-        partial(_train, plan, ctx, dataset),
+        partial(_train, plan, ctx),
         cancelled=lambda: ctx.cancel.cancelled,
-        auto_activate=plan.request.auto_activate,
     )
+    return YoloTrainResult.model_validate(result)
 
 
-def _train(plan: YoloTrainPlan, ctx: JobContext, dataset: TrainingDataset) -> dict[str, Any]:
+def complete_training(runs: ActiveRuns) -> Completion:
+    """The completion step (in the server): run.json says succeeded, then auto-activation."""
+
+    def complete(record: JobRecord) -> dict[str, Any]:
+        plan = YoloTrainPlan.model_validate(record.params)
+        fields = run_record(plan, record.job_id, "succeeded", **(record.result or {}))
+        return runs.finish(record.job_id, fields, auto_activate=plan.request.auto_activate)
+
+    return complete
+
+
+YOLO_TRAIN = JobKind(KIND, train, YoloTrainPlan, YoloTrainResult, resource="gpu")
+
+
+def _train(plan: YoloTrainPlan, ctx: JobContext) -> dict[str, Any]:
     for note in plan.notes:
         ctx.log(note)
     ctx.progress(0.0, "staging dataset", phase="stage")
+    dataset = planned_dataset(plan.dataset_path, plan.labelmap)
     data_yaml = stage_dataset(dataset, ctx.run_dir)
     atomic_write_text(ctx.run_dir / "labelmap.txt", labelmap_text(plan.labelmap))
     ctx.checkpoint()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from tator.datasets.training import resolve_training_dataset
@@ -13,7 +12,7 @@ from tator.jobs.types import JobRecord
 from tator.runtime.active_runs import ActiveRuns
 from tator.storage.layout import Layout
 from tator.yolo.service import VARIANTS
-from tator.yolo.train import KIND, YoloTrainPlan, YoloTrainRequest, train
+from tator.yolo.train import YOLO_TRAIN, YoloTrainPlan, YoloTrainRequest
 
 
 def start_training(
@@ -34,13 +33,14 @@ def start_training(
     plan = YoloTrainPlan(
         request=request,
         dataset_id=dataset.ref.id,
+        dataset_path=str(dataset.ref.path),
         dataset_label=str(dataset.ref.meta.get("label") or dataset.ref.id),
         labelmap=list(dataset.annotations.classes),
         model_source=source,
         offline=offline,
         notes=notes,
     )
-    return runs.submit(jobs, KIND, partial(train, dataset=dataset, runs=runs), plan)
+    return runs.submit(jobs, YOLO_TRAIN, plan)
 
 
 def model_source(

@@ -26,6 +26,8 @@ from tests.api.test_detectors import CLASSES, image_b64, make_run
 from tests.api.test_yolo_training import upload, wait_job
 from tests.datasets.zips import zip_tree
 
+pytestmark = pytest.mark.executor_matrix  # `make test-ray` runs these on a Ray cluster too
+
 GRAFT_CLASSES = ("Red Square", "yellow_diamond", "magenta_hexagon")  # one already in the base (normalised)
 FAST = {"epochs": 1, "img_size": 64, "batch": 4, "accept_tos": True}
 

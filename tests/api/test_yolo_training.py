@@ -16,6 +16,8 @@ from tator.settings import Settings
 from tests.api.test_detectors import image_b64
 from tests.datasets.zips import coco_zip, yolo_zip
 
+pytestmark = pytest.mark.executor_matrix  # `make test-ray` runs these on a Ray cluster too
+
 
 def upload(client: TestClient, path: Path, **data: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
