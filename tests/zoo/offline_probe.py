@@ -41,7 +41,7 @@ def main(zoo_dir: Path, report: Path) -> None:
     from tator.qwen.loader import load as load_qwen
     from tator.rfdetr.loader import load as load_rfdetr
     from tator.runtime.loaders import ModelSpec
-    from tator.sam3.loader import load_sam3, load_sam3_tracker
+    from tator.sam3.loader import load_sam1, load_sam3, load_sam3_tracker
     from tator.yolo.loader import load as load_yolo
     from tator.zoo.tiny import ensure_tiny_zoo
 
@@ -51,6 +51,7 @@ def main(zoo_dir: Path, report: Path) -> None:
         "rfdetr": load_rfdetr,
         "sam3": load_sam3,
         "sam3_tracker": load_sam3_tracker,
+        "sam1": load_sam1,
         "clip": load_clip,
         "dinov3": load_dinov3,
         "qwen3_vl": load_qwen,

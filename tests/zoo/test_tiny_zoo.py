@@ -242,7 +242,7 @@ def test_build_and_load_make_no_network_attempts(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(report.read_text(encoding="utf-8"))
     assert result["attempts"] == []
-    assert len(result["loaded"]) == 8
+    assert len(result["loaded"]) == 9
 
 
 def test_loader_modules_import_no_heavy_library() -> None:
