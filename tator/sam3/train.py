@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tator.jobs.context import JobContext
+from tator.jobs.kinds import JobKind
 from tator.sam3.models import RUN_META, RUN_MODEL_DIR
 from tator.storage.files import atomic_write_json, remove_tree
 
@@ -161,7 +162,13 @@ def _epoch(model: Any, processor: Any, optimizer: Any, samples: list[Sample], pl
     return total / steps
 
 
-def run(plan: Sam3TrainPlan, ctx: JobContext) -> dict[str, Any]:
+class Sam3TrainResult(BaseModel):
+    """run_id, checkpoint, train_loss per epoch, val_recall_iou50_before / _after."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def run(plan: Sam3TrainPlan, ctx: JobContext) -> Sam3TrainResult:
     """Fine-tune, evaluate recall@0.5 on val before and after, and save the checkpoint under the run dir."""
     import torch
     import transformers
@@ -193,7 +200,11 @@ def run(plan: Sam3TrainPlan, ctx: JobContext) -> dict[str, Any]:
     meta = {"label": plan.label, "dataset_id": plan.dataset_id, "classes": plan.classes, "created_at": time.time()}
     atomic_write_json(ctx.run_dir / RUN_META, {**meta, **result})
     ctx.progress(1.0, "done", phase="done")
-    return result
+    return Sam3TrainResult(**result)
+
+
+# The checkpoint and its meta are written under the run dir by the job: nothing to publish in the server.
+SAM3_TRAIN = JobKind(KIND, run, Sam3TrainPlan, Sam3TrainResult, resource="gpu")
 
 
 def _save(model: Any, processor: Any, run_dir: Path) -> None:

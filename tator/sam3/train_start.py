@@ -12,7 +12,7 @@ from tator.jobs.types import JobRecord
 from tator.runtime.selections import ModelSelections
 from tator.sam3.datasets import convert
 from tator.sam3.models import concept_spec
-from tator.sam3.train import KIND, Sam3TrainPlan, run
+from tator.sam3.train import SAM3_TRAIN, Sam3TrainPlan
 from tator.storage.layout import Layout
 
 
@@ -37,4 +37,4 @@ def start_training(
         coco_val_json=meta["coco_val_json"], classes=list(meta["classes"]), **options,
     )  # fmt: skip
     run_dir = layout.root("sam3_runs") / job_id
-    return jobs.submit(KIND, run, plan, resource="gpu", run_dir=run_dir, job_id=job_id)
+    return jobs.submit_kind(SAM3_TRAIN, plan, run_dir=run_dir, job_id=job_id)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tator.jobs.context import JobContext
+from tator.jobs.kinds import JobKind
 from tator.sam3.prompt_helper.evaluate import PromptScore, SampleImage, load_model, score_prompts
 
 KINDS = {"suggest": "sam3.prompt_helper", "search": "sam3.prompt_search", "recipe": "sam3.prompt_recipe"}
@@ -80,7 +81,13 @@ def _recipe(scores: list[PromptScore], plan: PromptJobPlan) -> dict[str, Any]:
     return {"steps": steps, "recall": round(len(covered) / total, 4) if total else 0.0, "gt": total}
 
 
-def run(plan: PromptJobPlan, ctx: JobContext) -> dict[str, Any]:
+class PromptJobResult(BaseModel):
+    """mode, dataset_id and one entry per class (ranked prompts, a search or a recipe)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def run(plan: PromptJobPlan, ctx: JobContext) -> PromptJobResult:
     """Score the plan's prompts on its sampled images and summarise them by the plan's mode."""
     ctx.progress(0.0, "loading SAM3", phase="setup")
     handle = load_model(plan.model_source, ctx.device)
@@ -109,4 +116,8 @@ def run(plan: PromptJobPlan, ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"class {cls.class_name}: scored {len(cls.prompts)} prompts on {len(cls.images)} images")
         results.append(entry)
     ctx.progress(1.0, "done", phase="done")
-    return {"mode": plan.mode, "dataset_id": plan.dataset_id, "classes": results}
+    return PromptJobResult(mode=plan.mode, dataset_id=plan.dataset_id, classes=results)
+
+
+# One job function, three kinds (their ids and listings differ); the answer is the job result itself.
+PROMPT_JOB_KINDS = {mode: JobKind(name, run, PromptJobPlan, PromptJobResult) for mode, name in KINDS.items()}

@@ -22,7 +22,7 @@ from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 from tator.sam3.datasets import dataset_ref, read_annotations
 from tator.sam3.prompt_helper.evaluate import SampleImage
-from tator.sam3.prompt_helper.jobs import ID_PREFIX, KINDS, ClassSample, PromptJobPlan, run
+from tator.sam3.prompt_helper.jobs import ID_PREFIX, PROMPT_JOB_KINDS, ClassSample, PromptJobPlan
 from tator.sam3.prompt_helper.suggest import candidates, class_synonyms, dedupe
 from tator.storage.layout import Layout
 
@@ -121,4 +121,4 @@ def start(
         threshold_candidates=candidates_t or None,
     )  # fmt: skip
     job_id = f"{ID_PREFIX[mode]}_{uuid.uuid4().hex[:12]}"
-    return jobs.submit(KINDS[mode], run, plan, resource="gpu", job_id=job_id)
+    return jobs.submit_kind(PROMPT_JOB_KINDS[mode], plan, job_id=job_id)
