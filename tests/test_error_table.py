@@ -14,4 +14,6 @@ def test_the_guide_error_table_is_current() -> None:
 def test_the_table_lists_every_registered_code_once() -> None:
     text = GUIDE.read_text(encoding="utf-8")
     for cls in all_error_classes():
+        if not cls.__module__.startswith("tator.errors."):
+            continue  # error classes a test defines for itself
         assert text.count(f"| `{cls.code}` |") == 1, cls.code

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -33,6 +33,8 @@ def _registry() -> dict[str, type[TatorError]]:
 def body_model(route: object) -> type[BaseModel] | None:
     """The pydantic model of a route's JSON body, or None (no body, a form, or a raw request)."""
     field = getattr(route, "body_field", None) if isinstance(route, APIRoute) else None
+    if isinstance(getattr(field, "field_info", None), params.Form):  # File is a Form too
+        return None
     annotation = getattr(getattr(field, "field_info", None), "annotation", None)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -54,9 +56,11 @@ def _wrong_content_type(request: Request, errors: Sequence[Mapping[str, Any]]) -
     content_type = request.headers.get("content-type", "")
     if _is_json(content_type) or not any(e.get("loc", ("",))[0] == "body" for e in errors):
         return None
-    media = content_type.split(";", 1)[0].strip()[:100]
     model = body_model(request.scope.get("route"))
-    if model is not None and IMAGE_FIELDS & set(model.model_fields):
+    if model is None:  # a form, multipart or raw-body route: its own fields are what is wrong
+        return None
+    media = content_type.split(";", 1)[0].strip()[:100]
+    if IMAGE_FIELDS & set(model.model_fields):
         return ImageJsonRequired(
             f"this route takes JSON (Content-Type: application/json), not {media}: send the image as "
             "image_base64 (base64 of the encoded file, or a data URL) or as image_token (returned by an "

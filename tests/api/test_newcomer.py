@@ -204,3 +204,11 @@ def test_undecodable_image_message_names_no_library_internals(client: TestClient
     response = client.post("/predict_base64", json={"image_base64": junk})
     assert (response.status_code, response.json()["detail"]) == (400, "invalid_image")
     assert "Error" not in response.json()["message"] and "PNG" in response.json()["message"]
+
+
+def test_form_routes_keep_their_validation_errors(client: TestClient) -> None:
+    response = client.post("/clip/train", data={"dataset_id": "shapes", "classifier_type": "svm"})
+    assert (response.status_code, response.json()["detail"]) == (422, "validation_error")
+    assert response.json()["fields"] == ["classifier_type"]
+    rename = client.post("/clip/classifiers/rename", data={"new_name": "x"})
+    assert (rename.status_code, rename.json()["fields"]) == (422, ["rel_path"])
