@@ -33,6 +33,9 @@ PARAMETERS = {
     "rel_path": "Path relative to the classifier (or labelmap) folder, as listed by the matching GET route.",
     "root": "Which labelmap folder to look in (optional hint; default: every known folder).",
     "task": "Model task: detect or segment.",
+    "preset_id": "Prompt-helper preset id (as listed by GET /sam3/prompt_helper/presets).",
+    "trash_id": "Trash entry id (as listed by GET /datasets/trash; also returned by DELETE /datasets/{id}).",
+    "force": "Accepted for the reference UI; a cancel always stops at the next generated token.",
 }
 
 ERROR_ENVELOPE: dict[str, Any] = {
