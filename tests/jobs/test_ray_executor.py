@@ -202,16 +202,18 @@ def test_a_server_killed_while_training_runs_on_ray_reattaches_after_restart(
     env = {"TATOR_DEVICE": "cpu", "TATOR_MODEL_ZOO": "tiny", "TATOR_EXECUTOR": "ray", "TATOR_RAY_ADDRESS": ray_address}
     body = {"dataset_id": "shapes", "accept_tos": True, "from_scratch": True, "epochs": 80, "img_size": 64, "batch": 4}
     server = start_tator(data_dir, env)
-    server.wait_ready(timeout=120)
-    with httpx.Client(base_url=server.base_url, timeout=30) as http, open(archive, "rb") as handle:
-        assert http.post("/datasets/upload", files={"file": (archive.name, handle, "application/zip")}).is_success
-        job_id = http.post("/yolo/train/jobs", json=body).json()["job_id"]
-        path = f"/yolo/train/jobs/{job_id}"
-        deadline = time.monotonic() + 180
-        while not ((job := http.get(path).json())["progress"] > 0 and job["metrics"]):  # training epochs on Ray
-            assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
-            time.sleep(0.1)
-    server.kill_hard()  # SIGKILL: no shutdown, no detach; the job's actor keeps running on the cluster
+    try:
+        server.wait_ready(timeout=120)
+        with httpx.Client(base_url=server.base_url, timeout=30) as http, open(archive, "rb") as handle:
+            assert http.post("/datasets/upload", files={"file": (archive.name, handle, "application/zip")}).is_success
+            job_id = http.post("/yolo/train/jobs", json=body).json()["job_id"]
+            path = f"/yolo/train/jobs/{job_id}"
+            deadline = time.monotonic() + 180
+            while not ((job := http.get(path).json())["progress"] > 0 and job["metrics"]):  # epochs run on Ray
+                assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+                time.sleep(0.1)
+    finally:
+        server.kill_hard()  # SIGKILL: no shutdown, no detach; the job's actor keeps running on the cluster
     assert job["status"] == "running" and not (data_dir / "uploads" / "yolo_runs" / job_id / "job_result.json").exists()
 
     restarted = start_tator(data_dir, env)
