@@ -220,7 +220,9 @@ def test_a_server_killed_while_training_runs_on_ray_reattaches_after_restart(
     try:
         restarted.wait_ready(timeout=120)
         with httpx.Client(base_url=restarted.base_url, timeout=30) as http:
-            assert http.get(path).json()["status"] == "running"  # reattached while it runs, not interrupted
+            # reattached, not interrupted (on a busy machine the training may end while the server restarts;
+            # its actor waits, done, for a server to follow it, so the story below is the same)
+            assert http.get(path).json()["status"] in ("running", "succeeded")
             deadline = time.monotonic() + 300
             while (job := http.get(path).json())["status"] in ("queued", "running"):
                 assert time.monotonic() < deadline, job
