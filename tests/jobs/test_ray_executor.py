@@ -182,3 +182,57 @@ def test_start_up_refuses_when_a_node_cannot_read_the_data_dir(
     finally:
         executor.close()
     assert list(Path("data").iterdir()) == []  # the probe file is removed either way
+
+
+def test_a_server_killed_while_training_runs_on_ray_reattaches_after_restart(
+    tmp_path: Path, ray_address: str, tiny_zoo: dict[str, Path], tiny_zoo_dir: Path
+) -> None:
+    """SIGKILL (no graceful detach): the restarted server finds the job's actor still running, follows it
+    (the job is not `interrupted`) and runs the completion step once: the run is the active one."""
+    import httpx
+
+    from tests.datasets.zips import yolo_zip
+    from tests.support.server_process import start_tator
+
+    assert tiny_zoo
+    data_dir = tmp_path / "data"
+    (data_dir / "uploads").mkdir(parents=True)
+    os.symlink(tiny_zoo_dir, data_dir / "uploads" / "zoo")
+    archive, _ = yolo_zip(tmp_path)
+    env = {"TATOR_DEVICE": "cpu", "TATOR_MODEL_ZOO": "tiny", "TATOR_EXECUTOR": "ray", "TATOR_RAY_ADDRESS": ray_address}
+    body = {"dataset_id": "shapes", "accept_tos": True, "from_scratch": True, "epochs": 80, "img_size": 64, "batch": 4}
+    server = start_tator(data_dir, env)
+    try:
+        server.wait_ready(timeout=120)
+        with httpx.Client(base_url=server.base_url, timeout=30) as http, open(archive, "rb") as handle:
+            assert http.post("/datasets/upload", files={"file": (archive.name, handle, "application/zip")}).is_success
+            job_id = http.post("/yolo/train/jobs", json=body).json()["job_id"]
+            path = f"/yolo/train/jobs/{job_id}"
+            deadline = time.monotonic() + 180
+            while not ((job := http.get(path).json())["progress"] > 0 and job["metrics"]):  # epochs run on Ray
+                assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+                time.sleep(0.1)
+    finally:
+        server.kill_hard()  # SIGKILL: no shutdown, no detach; the job's actor keeps running on the cluster
+    assert job["status"] == "running" and not (data_dir / "uploads" / "yolo_runs" / job_id / "job_result.json").exists()
+
+    restarted = start_tator(data_dir, env)
+    try:
+        restarted.wait_ready(timeout=120)
+        with httpx.Client(base_url=restarted.base_url, timeout=30) as http:
+            # reattached, not interrupted (on a busy machine the training may end while the server restarts;
+            # its actor waits, done, for a server to follow it, so the story below is the same)
+            assert http.get(path).json()["status"] in ("running", "succeeded")
+            deadline = time.monotonic() + 300
+            while (job := http.get(path).json())["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.2)
+            runs = http.get("/yolo/runs").json()
+            active = http.get("/yolo/active").json()
+    finally:
+        restarted.stop()
+    # "succeeded", not "succeeded (completed at start-up)": recorded by following the job to its end
+    assert job["status"] == "succeeded" and job["message"] == "succeeded", job
+    assert f"job.reattached id={job_id}" in (data_dir / "logs" / "tator.log").read_text()
+    assert job["result"]["activated"] is True and active["run_id"] == job_id
+    assert [(r["run_id"], r["status"], r["is_active"]) for r in runs] == [(job_id, "succeeded", True)]
