@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tator.errors import ModelLoadFailed, QwenLoadFailed, QwenModelUnsupported
+from tator.errors import ModelLoadFailed, ModelWeightsUnavailable, QwenLoadFailed, QwenModelUnsupported
 from tator.qwen.loader import QwenHandle
 from tator.qwen.models import QwenCatalog, QwenModelRef, active_model, model_spec
 from tator.qwen.runtime import QwenRuntime
@@ -73,10 +73,10 @@ class QwenContext:
             with self.registry.use(spec) as handle:
                 self.runtime.last_error = None
                 yield handle
-        except (ModelLoadFailed, QwenModelUnsupported) as exc:
+        except (ModelLoadFailed, QwenModelUnsupported, ModelWeightsUnavailable) as exc:
             self.runtime.last_error = exc.message
-            if isinstance(exc, QwenModelUnsupported):
-                raise
+            if isinstance(exc, QwenModelUnsupported | ModelWeightsUnavailable):
+                raise  # already a clear code (weights missing names the model and how to provide it)
             raise QwenLoadFailed(exc.message, model_id=ref.id) from exc
 
     def unload(self) -> list[str]:

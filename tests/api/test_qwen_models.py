@@ -104,7 +104,9 @@ def test_load_failures_are_clear_codes(tmp_path: Path, tiny_zoo: dict[str, Path]
     )
     with TestClient(create_app(settings)) as client:
         missing = client.post("/qwen/infer", json={"image_base64": _png(), "prompt": "x"})
-        assert (missing.status_code, missing.json()["detail"]) == (503, "qwen_load_failed")
+        # Offline, weights that are not on disk are the one code every family answers, naming the model.
+        assert (missing.status_code, missing.json()["detail"]) == (503, "model_weights_unavailable")
+        assert missing.json()["model"] == "Qwen/Not-Downloaded-VL" and missing.json()["how_to_provide"]
         assert client.get("/qwen/status").json()["last_error"]
         not_qwen = client.post("/qwen/infer", json={"image_base64": _png(), "prompt": "x", "model_id": "clip"})
         assert (not_qwen.status_code, not_qwen.json()["detail"]) == (400, "qwen_model_unsupported")

@@ -68,8 +68,8 @@ def test_train_options_reach_the_rfdetr_trainer(tmp_path: Path) -> None:
     from tator.rfdetr.train import RfdetrTrainPlan, RfdetrTrainRequest, train_options
 
     request = RfdetrTrainRequest(dataset_id="d", workers=2, multi_scale=False, expanded_scales=False, lr=1e-4)
-    plan = RfdetrTrainPlan(request=request, dataset_id="d", dataset_label="d", labelmap=["a"], model_class="RFDETRNano",
-                           pretrain_weights=None)  # fmt: skip
+    plan = RfdetrTrainPlan(request=request, dataset_id="d", dataset_path=str(tmp_path / "ds"), dataset_label="d",
+                           labelmap=["a"], model_class="RFDETRNano", pretrain_weights=None)  # fmt: skip
     options = train_options(plan, tmp_path / "ds", tmp_path, "cpu")
     assert (options["num_workers"], options["multi_scale"], options["expanded_scales"]) == (2, False, False)
     assert options["lr"] == 1e-4 and options["class_names"] == ["a"]
