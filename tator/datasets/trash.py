@@ -103,6 +103,10 @@ def purge_expired(layout: Layout, *, retention_s: float, grace_s: float = 60.0) 
             except OSError:
                 continue
             if age > (retention_s if whole else grace_s):
-                remove_tree(child)
+                # An expired entry goes whole, folder first: whichever of its two names the listing
+                # reaches first, the other must not be left behind (it would look half-made and recent).
+                for path in (trash / stem, trash / f"{stem}.json") if whole else (child,):
+                    if path.exists():
+                        remove_tree(path)
                 removed += 1
     return removed
