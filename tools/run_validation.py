@@ -1,5 +1,7 @@
 """`make validate`: start a server with the tiny model zoo on a free port, run the matrix, stop it.
 
+A full run (no --only) also rewrites docs/validation-matrix-live.md.
+
 python tools/run_validation.py [--out validation/] [--keep-data]
 """
 
@@ -46,6 +48,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "validation")
     parser.add_argument("--keep-data", action="store_true")
     parser.add_argument("--only", default=None)
+    parser.add_argument(
+        "--markdown", type=Path, default=REPO_ROOT / "docs" / "validation-matrix-live.md", help="the live matrix"
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="tator-validate-data-"))
     port = free_port()
@@ -72,6 +77,8 @@ def main() -> int:
             ]
             if args.only:
                 command += ["--only", args.only]
+            else:  # a partial run does not replace the recorded matrix
+                command += ["--markdown", str(args.markdown)]
             code = subprocess.call(command)
         finally:
             server.send_signal(signal.SIGINT)

@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=None, help="API token, when the server requires one")
     parser.add_argument("--only", default=None, help="run only rows whose section/label contains this text")
     parser.add_argument("--timeout", type=float, default=600.0, help="per-request timeout in seconds")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the Markdown matrix here")
     args = parser.parse_args(argv)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     with (
@@ -123,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx = ValidationContext(base_url=args.base_url, http=http, workdir=Path(scratch))
         results = with_unchecked(run_rows(discover_rows(), ctx, args.only))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "matrix.md").write_text(render_markdown(results, args.base_url), encoding="utf-8")
+    markdown = render_markdown(results, args.base_url)
+    (args.out / "matrix.md").write_text(markdown, encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text(markdown, encoding="utf-8")
     (args.out / "matrix.json").write_text(json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8")
     failed = [r for r in results if r.status == "failed"]
     print(f"wrote {args.out / 'matrix.md'}: {sum(r.status == 'passed' for r in results)} passed, {len(failed)} failed")

@@ -51,7 +51,9 @@ def upload(ctx: ValidationContext, archive: Path, **form: str) -> dict[str, Any]
 
 def _delete(ctx: ValidationContext, dataset_id: str) -> None:
     response = ctx.http.delete(f"/datasets/{dataset_id}")
-    assert response.json() == {"status": "deleted", "id": dataset_id}, response.text
+    body = response.json()
+    assert (body["status"], body["id"]) == ("deleted", dataset_id), response.text
+    assert body.get("trash_id"), "a deleted dataset goes to the trash and can be restored"
 
 
 def check_list_upload_delete_download(ctx: ValidationContext) -> str:
