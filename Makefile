@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Where `make test` writes pytest's own exit code (CI reads it; make itself only says 2 on failure).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: run test test-ray check lint typecheck imports validate bench lock install clean-venv
+.PHONY: run test test-ray check lint typecheck imports validate demo bench lock install clean-venv
 
 # Cheap when the environment exists: the script returns at once, then .venv is (re)pointed at it.
 install:
@@ -44,6 +44,10 @@ check: lint imports typecheck test
 
 validate: install
 	$(PY) tools/run_validation.py
+
+# The main job end to end against a fresh server with the tiny zoo, each step printed with its HTTP call.
+demo: install
+	$(PY) tools/demo.py
 
 bench: install
 	$(PY) tools/bench/startup.py

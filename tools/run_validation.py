@@ -8,6 +8,7 @@ python tools/run_validation.py [--out validation/] [--keep-data]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -43,6 +45,32 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
     raise TimeoutError("server did not become ready")
 
 
+@contextlib.contextmanager
+def serving(data_dir: Path, log_path: Path, **extra_env: str) -> Iterator[str]:
+    """A `python -m tator` process with the tiny zoo on a free port; yields its base URL, stops it after."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TATOR_DATA_DIR": str(data_dir),
+        "TATOR_MODEL_ZOO": "tiny",
+        "TATOR_OFFLINE": "1",
+        "TATOR_PORT": str(port),
+        **extra_env,
+    }
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            print(f"server ready in {wait_ready(base_url, server):.2f}s at {base_url} (data: {data_dir})")
+            yield base_url
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "validation")
@@ -53,39 +81,15 @@ def main() -> int:
     )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="tator-validate-data-"))
-    port = free_port()
-    env = {
-        **os.environ,
-        "TATOR_DATA_DIR": str(data_dir),
-        "TATOR_MODEL_ZOO": "tiny",
-        "TATOR_OFFLINE": "1",
-        "TATOR_PORT": str(port),
-    }
     log_path = data_dir / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            print(f"server ready in {wait_ready(base_url, server):.2f}s at {base_url} (data: {data_dir})")
-            command = [
-                sys.executable,
-                str(REPO_ROOT / "tools" / "validate_matrix.py"),
-                "--base-url",
-                base_url,
-                "--out",
-                str(args.out),
-            ]
-            if args.only:
-                command += ["--only", args.only]
-            else:  # a partial run does not replace the recorded matrix
-                command += ["--markdown", str(args.markdown)]
-            code = subprocess.call(command)
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    with serving(data_dir, log_path) as base_url:
+        command = [sys.executable, str(REPO_ROOT / "tools" / "validate_matrix.py"), "--base-url", base_url]
+        command += ["--out", str(args.out)]
+        if args.only:
+            command += ["--only", args.only]
+        else:  # a partial run does not replace the recorded matrix
+            command += ["--markdown", str(args.markdown)]
+        code = subprocess.call(command)
     if code != 0:
         print(f"server log: {log_path}")
     elif not args.keep_data:

@@ -1,0 +1,129 @@
+"""`make demo`: the main job end to end against a freshly started server, with nothing but the tiny zoo.
+
+    python tools/demo.py [--out demo/] [--keep-data]
+
+A synthetic dataset is uploaded, a detector and a classifier head are trained, the dataset is pre-labelled
+(progress shown), a calibrator is fitted and its report (Markdown + plots) saved, and the recipe exported.
+Every step prints the HTTP call it made; what the server produced is saved under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+
+from run_validation import serving  # noqa: E402
+
+from tator.zoo.synthetic import make_detection_dataset  # noqa: E402
+
+TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+def _show(response: httpx.Response) -> None:
+    request = response.request
+    print(f"  -> {request.method} {request.url.path}{'?' + request.url.query.decode() if request.url.query else ''}"
+          f"  [{response.status_code}]")  # fmt: skip
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    response = http.request(method, path, **kwargs)
+    _show(response)
+    if response.status_code >= 400:
+        raise SystemExit(f"{method} {path} failed: {response.status_code} {response.text[:500]}")
+    return response.json() if response.headers.get("content-type", "").startswith("application/json") else response
+
+
+def wait(http: httpx.Client, path: str, timeout: float = 1800.0) -> dict[str, Any]:
+    """Poll a job until it ends, printing its progress when it moves."""
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        body = dict(http.get(path).raise_for_status().json())
+        shown = (body.get("status"), round(float(body.get("progress") or 0.0), 2), body.get("message"))
+        if shown != last:
+            print(f"     {shown[0]:<10} {shown[1]:>5.0%}  {shown[2] or ''}")
+            last = shown
+        if body.get("status") in TERMINAL:
+            if body["status"] != "succeeded":
+                raise SystemExit(f"job {path} ended {body['status']}: {body.get('error')}")
+            print(f"  <- GET {path} polled until {body['status']}")
+            return body
+        if time.monotonic() > deadline:
+            raise SystemExit(f"job {path} still {body.get('status')} after {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def upload_dataset(http: httpx.Client, scratch: Path) -> str:
+    step("1. Upload a synthetic dataset (coloured shapes, YOLO layout, train/val)")
+    name = f"demo_shapes_{time.strftime('%Y%m%d%H%M%S')}"
+    ds = make_detection_dataset(scratch / name / name, n_train=24, n_val=12, image_size=128)
+    archive = scratch / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(ds.root.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{name}/{path.relative_to(ds.root).as_posix()}")
+    with open(archive, "rb") as handle:
+        meta = call(http, "POST", "/datasets/upload", files={"file": (archive.name, handle, "application/zip")})
+    print(f"     dataset {meta['id']}: {meta.get('image_count')} images, classes {list(ds.labelmap)}")
+    glossary = "\n".join(f"{label}: {label} shape" for label in ds.labelmap)
+    call(http, "POST", f"/datasets/{meta['id']}/glossary", json={"glossary": glossary})
+    return str(meta["id"])
+
+
+def train_detector(http: httpx.Client, dataset_id: str) -> str:
+    step("2. Train a YOLO detector on it (tiny, from scratch, 2 epochs) and activate it")
+    body = {"dataset_id": dataset_id, "accept_tos": True, "from_scratch": True, "epochs": 2, "img_size": 64}
+    job = call(http, "POST", "/yolo/train/jobs", json={**body, "batch": 4})
+    wait(http, f"/yolo/train/jobs/{job['job_id']}")
+    active = call(http, "GET", "/yolo/active")
+    print(f"     active YOLO run: {active.get('run_id')}")
+    return str(job["job_id"])
+
+
+def train_head(http: httpx.Client, dataset_id: str) -> str:
+    step("3. Train a classifier head on crops of the same dataset (tiny CLIP) and activate it")
+    job = call(http, "POST", "/clip/train", data={"dataset_id": dataset_id})
+    result = wait(http, f"/clip/train/{job['job_id']}")["result"]
+    print(f"     head {result['model_rel_path']}")
+    return str(result["model_rel_path"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "demo")
+    parser.add_argument("--keep-data", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="tator-demo-data-"))
+    started = time.perf_counter()
+    with (
+        serving(data_dir, args.out / "server.log") as base_url,
+        httpx.Client(base_url=base_url, timeout=600) as http,
+        tempfile.TemporaryDirectory(prefix="tator-demo-") as scratch,
+    ):
+        dataset_id = upload_dataset(http, Path(scratch))
+        train_detector(http, dataset_id)
+        train_head(http, dataset_id)
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s; outputs in {args.out}")
+    if not args.keep_data:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
