@@ -49,6 +49,11 @@ check: lint lint-docker imports typecheck test
 validate: install
 	$(PY) tools/run_validation.py
 
+# On a CUDA machine (bare: Python 3.11 + the NVIDIA driver; or inside the Docker image): the matrix with the tiny
+# zoo and with one larger random-weight model per family; device, memory and timings go to docs/gpu-validation.md.
+validate-gpu: install
+	$(PY) tools/validate_gpu.py $(VALIDATE_GPU_ARGS)
+
 bench: install
 	$(PY) tools/bench/startup.py
 
