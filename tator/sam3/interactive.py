@@ -21,7 +21,10 @@ from tator.errors import (
 from tator.runtime.images import DecodedImage
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
+from tator.runtime.selections import ModelSelections
 from tator.sam3.embeddings import EmbeddingCache
+from tator.sam3.loader import VISION_FROM
+from tator.sam3.models import ACTIVE_SLOT
 from tator.sam3.predictor import ImageEmbedding, MaskPrediction, embed_image, predict_mask
 from tator.sam3.prompts import Prompt, box_prompt, point_prompt
 from tator.sam3.slots import PredictorSlots, SlotState
@@ -40,16 +43,22 @@ class SamRuntime:
     cache: EmbeddingCache[Any]
     slots: PredictorSlots = field(default_factory=PredictorSlots)
 
-    def clear(self) -> None:
-        self.cache.clear()
+    def clear(self) -> int:
+        """Drop every cached image embedding and empty the preload slots; returns how many embeddings went."""
+        dropped = self.cache.clear()
+        self.slots.clear()
+        return dropped
 
 
-def interactive_spec(variant: str, base_models: Mapping[str, str]) -> ModelSpec:
-    """The point/box model of a variant: classic SAM for `sam1`, the SAM3 tracker for `sam3`."""
+def interactive_spec(variant: str, base_models: Mapping[str, str], selections: ModelSelections) -> ModelSpec:
+    """The point/box model of a variant: classic SAM for `sam1`, the SAM3 tracker for `sam3`; while a fine-tuned
+    SAM3 is active, the tracker uses that checkpoint's image encoder."""
     family = VARIANT_FAMILY.get(variant)
     if family is None:
         raise SamVariantUnknown(f"sam_variant must be one of {sorted(VARIANT_FAMILY)}", sam_variant=variant[:32])
-    return ModelSpec(family, base_models[family])
+    active = selections.get(ACTIVE_SLOT) if family == "sam3_tracker" else None
+    options = ((VISION_FROM, active.spec.source),) if active is not None else ()
+    return ModelSpec(family, base_models[family], options)
 
 
 def _embedding(runtime: SamRuntime, handle: Any, spec: ModelSpec, image: DecodedImage) -> tuple[ImageEmbedding, bool]:

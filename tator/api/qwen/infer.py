@@ -119,7 +119,7 @@ def _sam_refiner(body: QwenInferRequest, state: AppState, image: DecodedImage) -
     an unknown variant never runs a generation)."""
     if body.prompt_type == "bbox":
         return None
-    spec = interactive_spec(body.sam_variant or "sam3", state.base_models())
+    spec = interactive_spec(body.sam_variant or "sam3", state.base_models(), state.selections)
     return lambda _pil, prompts: refine_to_boxes(state.sam, state.registry, spec, image, prompts)
 
 
