@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     app = FastAPI(
         title="Tator", version=__version__, lifespan=lifespan, generate_unique_id_function=_operation_id,
         docs_url=None, redoc_url=None,  # served by tator.api.docs_page without a CDN
+        description=docs_page.DESCRIPTION,
     )  # fmt: skip
     app.state.metrics = metrics
     app.state.settings = settings
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     app.include_router(build_api_router())
     install_ignored_fields_notice(app)
     install_openapi(app)
-    app.include_router(docs_page.router)
+    docs_page.install_docs(app)
     if settings.ui_dir is not None:
         app.mount("/", StaticFiles(directory=settings.ui_dir, html=True, check_dir=False), name="ui")
     else:

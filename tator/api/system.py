@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tator.api.deps import RegistryDep, StateDep
+from tator.api.deps import StateDep
 from tator.api.errors import responses
 from tator.errors import ModelBusy, ModelFamilyUnknown, ModelLoadFailed, ModelWeightsUnavailable
 from tator.health import base_model_report, health_summary, preload_base, storage_report
@@ -28,6 +28,7 @@ class ModelPreloadRequest(BaseModel):
 class RuntimeUnloadResponse(BaseModel):
     status: str
     unloaded: list[str]
+    sam_embeddings_cleared: int = Field(0, description="Cached SAM image embeddings dropped (preload slots emptied)")
 
 
 @router.get("/healthz")
@@ -55,9 +56,10 @@ def system_health_summary(state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/runtime/unload", response_model=RuntimeUnloadResponse)
-def runtime_unload(registry: RegistryDep) -> RuntimeUnloadResponse:
-    """Drop every loaded model and free its memory; selections stay and reload on next use."""
-    return RuntimeUnloadResponse(status="unloaded", unloaded=registry.unload_all())
+def runtime_unload(state: StateDep) -> RuntimeUnloadResponse:
+    """Drop every loaded model and cached SAM embedding; selections stay and reload on next use."""
+    unloaded = state.registry.unload_all()
+    return RuntimeUnloadResponse(status="unloaded", unloaded=unloaded, sam_embeddings_cleared=state.sam.clear())
 
 
 @router.get("/models")

@@ -103,9 +103,13 @@ class EmbeddingCache(Generic[T]):
                 del self._items[key]
             return len(keys)
 
-    def clear(self) -> None:
+    def clear(self) -> int:
+        """Forget every embedding, pinned ones too (their slots are emptied with them); returns how many."""
         with self._lock:
+            dropped = len(self._items)
             self._items.clear()
+            self._pins.clear()
+            return dropped
 
     @property
     def nbytes(self) -> int:

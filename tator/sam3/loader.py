@@ -12,6 +12,9 @@ from tator.runtime.device import module_bytes
 from tator.runtime.loaders import LoadedModel, ModelSpec
 
 log = logging.getLogger(__name__)
+# Option of a `sam3_tracker` spec: a fine-tuned SAM3 checkpoint whose image encoder the tracker uses (SAM3's
+# detector and tracker share one image encoder, so point and box prompts see the fine-tuned features).
+VISION_FROM = "vision_from"
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,17 @@ def load_sam3_tracker(spec: ModelSpec, device: str) -> LoadedModel:
 
     tf: Any = transformers
     started = time.perf_counter()
-    model = tf.Sam3TrackerModel.from_pretrained(spec.source).to(device).eval()
+    model = tf.Sam3TrackerModel.from_pretrained(spec.source)
+    vision_from = spec.option(VISION_FROM)
+    if vision_from:
+        # strict: a checkpoint whose encoder does not fit the tracker fails the load (model_load_failed)
+        detector = tf.Sam3Model.from_pretrained(vision_from)
+        model.vision_encoder.load_state_dict(detector.vision_encoder.state_dict(), strict=True)
+        del detector
+    model = model.to(device).eval()
     processor = tf.Sam3TrackerProcessor.from_pretrained(spec.source)
-    log.info("sam3_tracker.loaded source=%s device=%s secs=%.2f", spec.source, device, time.perf_counter() - started)
+    log.info("sam3_tracker.loaded source=%s vision_from=%s device=%s secs=%.2f", spec.source, vision_from, device,
+             time.perf_counter() - started)  # fmt: skip
     return LoadedModel(value=Sam3TrackerHandle(model, processor, device), nbytes=module_bytes(model), device=device)
 
 

@@ -116,6 +116,13 @@ class PredictorSlots:
                 return self._slots["current"].state, self._slots[name].state
         raise SlotNotFound(f"no slot holds image {image_name!r}", image_name=image_name[:200])
 
+    def clear(self) -> None:
+        """Empty every slot (their embeddings were dropped); generations stay, so a stale preload is still
+        refused, and a preload in flight installs its image when it finishes."""
+        with self._lock:
+            for entry in self._slots.values():
+                entry.state = SlotState(entry.state.slot, busy=entry.pending > 0)
+
     def describe(self) -> list[tuple[SlotState, bool]]:
         """(state, enabled) of every slot, in slot order."""
         with self._lock:

@@ -75,14 +75,34 @@ def test_image_token_description_gives_its_lifetime(spec: dict[str, Any]) -> Non
     assert "cache" in token and "restart" in token and "image_token_not_found" in token
 
 
-@pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_docs_render_with_no_external_url(client: TestClient, page: str) -> None:
+EXTERNAL_URL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", flags=re.IGNORECASE)
+PAGE_REFERENCES = re.compile(r"""(?:src|href|spec-url)=["']([^"']+)["']|url: ?'([^']+)'""")
+
+
+@pytest.mark.parametrize(("page", "bundle"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
+def test_docs_render_from_local_assets_only(client: TestClient, page: str, bundle: str) -> None:
     response = client.get(page)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     text = response.text
-    assert re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, flags=re.IGNORECASE) == []
-    assert "<script" not in text.lower() and "cdn" not in text.lower()
-    assert "/yolo/predict_full" in text and "image_required" in text and "accept_tos" in text
+    assert EXTERNAL_URL.findall(text) == [] and "cdn" not in text.lower()
+    references = {a or b for a, b in PAGE_REFERENCES.findall(text)}
+    assert f"/docs/assets/{bundle}" in references and "/openapi.json" in references
+    for url in references:
+        fetched = client.get(url)
+        assert fetched.status_code == 200, url
+        assert len(fetched.content) > 100, url
+    script = client.get(f"/docs/assets/{bundle}")
+    assert "javascript" in script.headers["content-type"] and len(script.content) > 100_000
+
+
+def test_swagger_ui_oauth2_redirect_page_is_local(client: TestClient) -> None:
+    response = client.get("/docs/oauth2-redirect")
+    assert response.status_code == 200 and EXTERNAL_URL.findall(response.text) == []
+
+
+def test_openapi_description_names_the_error_envelope_and_guide(spec: dict[str, Any]) -> None:
+    description = spec["info"]["description"]
+    assert '"detail"' in description and "docs/api-guide.md" in description
 
 
 def test_root_points_to_docs_without_a_ui_folder(client: TestClient) -> None:

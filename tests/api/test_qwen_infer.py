@@ -6,15 +6,21 @@ regardless of the text (parsing and mapping are tested on fixed strings in tests
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from tator.app import create_app
+from tator.qwen import infer as qwen_infer
 from tator.qwen.caption_prompt import model_size
+from tator.qwen.generate import GenerationOutput
+from tests.api.sam3.support import shapes_image
 from tests.qwen.support import png_b64, qwen_settings
 
 PIXELS = {"qwen_min_pixels": 64 * 64, "qwen_max_pixels": 128 * 128}
@@ -31,8 +37,11 @@ def test_infer_shapes_and_refusals(tmp_path: Path, tiny_zoo: dict[str, Path]) ->
                 400,
                 "qwen_template_invalid",
             ),
-            ({"image_base64": image, "prompt": "x", "prompt_type": "bbox_sam"}, 503, "qwen_sam_unavailable"),
-            ({"image_base64": image, "item_list": ["cat"], "prompt_type": "point"}, 503, "qwen_sam_unavailable"),
+            (
+                {"image_base64": image, "prompt": "x", "prompt_type": "point", "sam_variant": "sam9"},
+                422,
+                "sam_variant_unknown",
+            ),
             ({"image_base64": image, "prompt": "x", "model_id": "nope"}, 404, "qwen_model_not_found"),
             ({"prompt": "x"}, 428, "image_payload_missing"),
             ({"image_token": "f" * 32, "prompt": "x"}, 404, "image_token_not_found"),
@@ -65,6 +74,53 @@ def test_infer_shapes_and_refusals(tmp_path: Path, tiny_zoo: dict[str, Path]) ->
         assert qwen25.status_code == 200 and qwen25.json()["model_family"] == "qwen2_5_vl"
         # The resize the prompt builder predicts is the one the processor did (Qwen2.5-VL answers in its pixels).
         assert tuple(qwen25.json()["model_input_size"]) == model_size("qwen2_5_vl", (300, 200), 64 * 64, 128 * 128)
+
+
+# Qwen3-VL answers on a 0-1000 grid: on a 3000 x 2000 image, point (433.33, 450) is pixel (1300, 900) and box
+# (333.33, 300)-(533.33, 600) is pixels (1000, 600)-(1600, 1200), the object of the image below.
+GROUNDED = '[{"label": "cat", "point_2d": [433.3333, 450], "bbox_2d": [333.3333, 300, 533.3333, 600]}]'
+
+
+def _sam_box(client: TestClient, route: str, body: dict[str, Any]) -> list[float]:
+    answer = client.post(route, json=body)
+    assert answer.status_code == 200, answer.text
+    cx, cy, w, h = answer.json()["bbox"]
+    return [(cx - w / 2) * 3000, (cy - h / 2) * 2000, (cx + w / 2) * 3000, (cy + h / 2) * 2000]
+
+
+@pytest.mark.parametrize("variant", ["sam3", "sam1"])
+def test_point_and_bbox_sam_are_refined_by_sam(
+    tmp_path: Path, tiny_zoo: dict[str, Path], tiny_zoo_dir: Path, monkeypatch: pytest.MonkeyPatch, variant: str
+) -> None:
+    # The tiny Qwen is random, so its text is fixed here; everything after generation (parse, mapping, SAM) is real.
+    def fixed(*_args: object) -> GenerationOutput:
+        return GenerationOutput(GROUNDED, (224, 160), 20, "eos", 0.01)
+
+    monkeypatch.setattr(qwen_infer, "generate", fixed)
+    settings = qwen_settings(tmp_path, tiny_zoo, model_zoo="tiny", **PIXELS)
+    settings.uploads_dir.mkdir(parents=True)
+    os.symlink(tiny_zoo_dir, settings.uploads_dir / "zoo")
+    with TestClient(create_app(settings)) as client:
+        image = shapes_image(3000, 2000, box=(1000, 600, 1600, 1200))
+        by_type = {}
+        for prompt_type in ("point", "bbox_sam", "bbox"):
+            body = {"image_base64": image, "item_list": "cat", "prompt_type": prompt_type, "sam_variant": variant}
+            answer = client.post("/qwen/infer", json=body)
+            assert answer.status_code == 200, answer.text
+            by_type[prompt_type] = answer.json()
+        common = {"image_token": by_type["point"]["image_token"], "sam_variant": variant}
+        point = _sam_box(client, "/sam_point", {**common, "point_x": 1300, "point_y": 900})
+        box = _sam_box(client, "/sam_bbox", {**common, "bbox_left": 1000, "bbox_top": 600, "bbox_width": 600,
+                                             "bbox_height": 600})  # fmt: skip
+    for prompt_type, expected in (("point", point), ("bbox_sam", box)):
+        answer = by_type[prompt_type]
+        assert answer["prompt_type"] == prompt_type and "qwen_sam_unavailable" not in answer["warnings"]
+        (found,) = answer["boxes"]
+        assert found["source"] == f"qwen_{prompt_type}" and found["class_name"] == "cat"
+        assert found["bbox_xyxy_px"] == pytest.approx(expected, abs=0.05)  # the box of SAM's mask for that prompt
+        assert 0 <= found["bbox_xyxy_px"][0] < found["bbox_xyxy_px"][2] <= 3000
+    (plain,) = by_type["bbox"]["boxes"]
+    assert plain["bbox_xyxy_px"] == pytest.approx([1000, 600, 1600, 1200], abs=0.5)  # no SAM: the model's box
 
 
 def test_caption_full_windowed_preview_and_refusals(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:

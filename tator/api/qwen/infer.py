@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tator.api.deps import ImagesDep
+from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
 from tator.api.qwen.deps import QwenDep
 from tator.errors import (
@@ -22,13 +22,15 @@ from tator.errors import (
     QwenLoadFailed,
     QwenModelMissingCheckpoint,
     QwenModelNotFound,
-    QwenSamUnavailable,
     QwenTemplateInvalid,
+    SamVariantUnknown,
 )
 from tator.qwen.caption import CaptionQuery, caption, preview
 from tator.qwen.caption_prompt import CaptionSpec, check_hints
-from tator.qwen.infer import InferQuery, infer
-from tator.runtime.images import ImagePayload
+from tator.qwen.infer import InferQuery, SamRefiner, infer
+from tator.runtime.images import DecodedImage, ImagePayload
+from tator.sam3.interactive import interactive_spec, refine_to_boxes
+from tator.state import AppState
 
 router = APIRouter(prefix="/qwen", tags=["qwen"])
 
@@ -50,7 +52,9 @@ class QwenInferRequest(ImagePayload):
     prompt_type: Literal["bbox", "point", "bbox_sam"] = Field(
         default="bbox", description="bbox: model boxes; point and bbox_sam: model points/boxes refined by SAM"
     )
-    sam_variant: str | None = Field(default=None, description="SAM variant for point/bbox_sam")
+    sam_variant: str | None = Field(
+        default=None, description="SAM for point/bbox_sam: sam3 (the SAM3 tracker, default) or sam1 (classic SAM)"
+    )
     image_name: str | None = Field(default=None, max_length=1000, description="Informational image name")
     max_results: int = Field(default=8, ge=1, le=50, description="Most boxes returned")
     max_new_tokens: int | None = Field(default=None, ge=1, description="Generation budget (capped by the server)")
@@ -110,11 +114,20 @@ def _caption_query(body: QwenCaptionRequest) -> CaptionQuery:
     )  # fmt: skip
 
 
+def _sam_refiner(body: QwenInferRequest, state: AppState, image: DecodedImage) -> SamRefiner | None:
+    """For point/bbox_sam: SAM turns each model point or box into the tight box of its mask (checked first, so
+    an unknown variant never runs a generation)."""
+    if body.prompt_type == "bbox":
+        return None
+    spec = interactive_spec(body.sam_variant or "sam3", state.base_models(), state.selections)
+    return lambda _pil, prompts: refine_to_boxes(state.sam, state.registry, spec, image, prompts)
+
+
 @router.post(
     "/infer",
-    responses=responses(*_IMAGE_ERRORS, *_MODEL_ERRORS, PromptOrItemsRequired, QwenTemplateInvalid, QwenSamUnavailable),
+    responses=responses(*_IMAGE_ERRORS, *_MODEL_ERRORS, PromptOrItemsRequired, QwenTemplateInvalid, SamVariantUnknown),
 )
-def qwen_infer(body: QwenInferRequest, qwen: QwenDep, images: ImagesDep) -> dict[str, Any]:
+def qwen_infer(body: QwenInferRequest, qwen: QwenDep, state: StateDep, images: ImagesDep) -> dict[str, Any]:
     """Boxes (YOLO-normalised `bbox` plus pixel xyxy/xywh) of the prompted items; bad output is a warning."""
     image = images.resolve(body)
     query = InferQuery(
@@ -122,7 +135,8 @@ def qwen_infer(body: QwenInferRequest, qwen: QwenDep, images: ImagesDep) -> dict
         prompt_type=body.prompt_type, max_results=body.max_results, template=body.item_template,
         max_new_tokens=body.max_new_tokens, model_id=body.model_id,
     )  # fmt: skip
-    return {**infer(qwen, image.to_pil(), query, refiner=None), "image_token": image.token}
+    refiner = _sam_refiner(body, state, image)
+    return {**infer(qwen, image.to_pil(), query, refiner=refiner), "image_token": image.token}
 
 
 @router.post("/caption", responses=responses(*_IMAGE_ERRORS, *_MODEL_ERRORS, QwenLabelHintInvalid))

@@ -49,7 +49,7 @@ IMAGE_ERRORS = (ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidI
 def _segment(
     body: SamPromptBase, state: AppState, images: ImageCache, make_prompt: PromptFactory
 ) -> tuple[DecodedImage, MaskPrediction]:
-    spec = interactive_spec(body.sam_variant, state.base_models())
+    spec = interactive_spec(body.sam_variant, state.base_models(), state.selections)
     image = images.resolve(body)
     return image, segment(state.sam, state.registry, spec, image, make_prompt)
 

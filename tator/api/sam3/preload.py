@@ -46,7 +46,7 @@ router = APIRouter(tags=["sam"])
 )  # fmt: skip
 def sam_preload(body: PreloadRequest, state: StateDep, images: ImagesDep) -> PreloadResponse:
     """Compute (or reuse) the image's embedding and put it in a slot; stale generations get 409."""
-    spec = interactive_spec(body.sam_variant, state.base_models())
+    spec = interactive_spec(body.sam_variant, state.base_models(), state.selections)
     image = images.resolve(body)
     result = preload(
         state.sam, state.registry, spec, image, variant=body.sam_variant, slot=body.slot,

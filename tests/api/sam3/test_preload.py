@@ -24,6 +24,22 @@ def test_preload_embeds_once_and_prompts_reuse_it(sam_client: TestClient, big_im
     assert slots["current"]["busy"] is False and slots["next"]["token"] is None
 
 
+def test_runtime_unload_drops_embeddings_and_empties_slots(sam_client: TestClient, big_image: str) -> None:
+    request = {"image_base64": big_image, "preload_generation": 3, "image_name": "a"}
+    token = sam_client.post("/sam_preload", json=request).json()["token"]
+    unloaded = sam_client.post("/runtime/unload")
+    assert unloaded.status_code == 200 and unloaded.json()["sam_embeddings_cleared"] == 1
+    sam = sam_client.app.state.tator.sam  # type: ignore[attr-defined]
+    assert len(sam.cache) == 0 and sam.cache.nbytes == 0
+    slots = {s["slot"]: s for s in sam_client.get("/sam_slots").json()}
+    assert slots["current"]["token"] is None and slots["current"]["memory_bytes"] == 0
+    stale = sam_client.post("/sam_preload", json={"image_token": token, "preload_generation": 2})
+    assert stale.status_code == 409  # generations survive the unload
+    again = sam_client.post("/sam_preload", json={"image_token": token, "preload_generation": 4})
+    assert again.json()["image_cache_hit"] is False and sam.cache.computed == 2
+    assert sam_client.post("/runtime/unload").json()["sam_embeddings_cleared"] == 1
+
+
 def test_stale_generations_and_slot_rules(sam_client: TestClient, big_image: str) -> None:
     small = shapes_image(320, 240, box=(10, 10, 100, 100))
     assert sam_client.post("/sam_preload", json={"image_base64": small, "preload_generation": 5}).status_code == 200
