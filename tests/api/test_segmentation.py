@@ -95,9 +95,8 @@ def test_a_coco_source_builds_too(sam_client: TestClient, tmp_path: Path) -> Non
     assert entry["classes"] == ["cat", "dog", "bird"] and entry["type"] == "seg"
 
 
-def test_bad_input_is_refused_before_anything_is_queued(
-    sam_client: TestClient, shapes: dict[str, Any], tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("shapes")
+def test_bad_input_is_refused_before_anything_is_queued(sam_client: TestClient, tmp_path: Path) -> None:
     assert _error(sam_client.post(JOBS, json={"source_dataset_id": "nope"})) == (
         404, "segmentation_source_metadata_missing"
     )  # fmt: skip
@@ -121,7 +120,8 @@ def test_bad_input_is_refused_before_anything_is_queued(
     assert _error(sam_client.get(f"{JOBS}/nope")) == (404, "segmentation_job_not_found")
 
 
-def test_cancel_stops_the_build_and_installs_nothing(sam_client: TestClient, shapes: dict[str, Any]) -> None:
+@pytest.mark.usefixtures("shapes")
+def test_cancel_stops_the_build_and_installs_nothing(sam_client: TestClient) -> None:
     job = sam_client.post(JOBS, json={"source_dataset_id": "shapes", "output_name": "cancelled_seg"}).json()
     cancelled = sam_client.post(f"{JOBS}/{job['job_id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] in ("cancelled", "cancelling")
