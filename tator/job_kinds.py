@@ -21,6 +21,8 @@ from tator.runtime.registry import ModelRegistry
 from tator.runtime.selections import ModelSelections
 from tator.sam3.prompt_helper.jobs import PROMPT_JOB_KINDS
 from tator.sam3.train import SAM3_TRAIN
+from tator.segmentation.build import SEGMENTATION_BUILD
+from tator.segmentation.start import complete_build as complete_segmentation
 from tator.storage.layout import Layout
 from tator.storage.runs import RunStore
 from tator.yolo.graft_job import YOLO_HEAD_GRAFT, complete_graft
@@ -29,7 +31,8 @@ from tator.yolo.train import YOLO_TRAIN
 from tator.yolo.train import complete_training as complete_yolo
 
 JOB_KINDS: tuple[JobKind, ...] = (
-    YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN, SAM3_TRAIN, *PROMPT_JOB_KINDS.values()
+    YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN, SAM3_TRAIN, *PROMPT_JOB_KINDS.values(),
+    SEGMENTATION_BUILD,
 )  # fmt: skip
 # Kinds whose job leaves nothing for the server to do at the end (their output is read from the run dir).
 NO_COMPLETION: frozenset[str] = frozenset({SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values())})
@@ -51,6 +54,7 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(RFDETR_TRAIN, complete_rfdetr(rfdetr_runs))
     kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout, cache_max_bytes=0)))  # publishing needs no cache bound
     kinds.register(QWEN_TRAIN, complete_qwen)
+    kinds.register(SEGMENTATION_BUILD, complete_segmentation(layout))
     for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values()):
         kinds.register(kind)
     return kinds

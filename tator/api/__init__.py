@@ -16,6 +16,7 @@ from tator.api import (
     glossaries,
     jobs,
     rfdetr,
+    segmentation,
     system,
     yolo,
 )
@@ -55,4 +56,5 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_train.router)
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
+    router.include_router(segmentation.router)
     return router

@@ -241,6 +241,17 @@ from tator.errors.sam import (
     SlotNotFound,
     TextPromptRequired,
 )
+from tator.errors.segmentation import (
+    SegmentationJobNotFound,
+    SegmentationNoBoxes,
+    SegmentationNoClasses,
+    SegmentationNoImages,
+    SegmentationOutputExists,
+    SegmentationOutputPathInvalid,
+    SegmentationRequiresBbox,
+    SegmentationSourceChanged,
+    SegmentationSourceNotFound,
+)
 from tator.errors.training import (
     RfdetrCudaDevicesUnavailable,
     TrainingOptionUnsupported,

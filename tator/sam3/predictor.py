@@ -86,8 +86,11 @@ def _model_inputs(handle: InteractiveHandle, embedding: ImageEmbedding, prompt: 
     return {k: v.to(handle.device) for k, v in inputs.items()}
 
 
-def predict_mask(handle: InteractiveHandle, embedding: ImageEmbedding, prompt: Prompt) -> MaskPrediction:
-    """The best mask for `prompt` at the image's full size, from a cached embedding."""
+def predict_mask(
+    handle: InteractiveHandle, embedding: ImageEmbedding, prompt: Prompt, *, mask_threshold: float = 0.0
+) -> MaskPrediction:
+    """The best mask for `prompt` at the image's full size, from a cached embedding; a pixel is in the mask
+    when its logit exceeds `mask_threshold` (0.0 = probability 0.5)."""
     import torch
 
     inputs = _model_inputs(handle, embedding, prompt)
@@ -99,8 +102,10 @@ def predict_mask(handle: InteractiveHandle, embedding: ImageEmbedding, prompt: P
     size = [[embedding.height, embedding.width]]
     if isinstance(handle, SamHandle):
         assert embedding.model_size is not None
-        masks = handle.processor.post_process_masks(low_res, size, [list(embedding.model_size)])
+        masks = handle.processor.post_process_masks(
+            low_res, size, [list(embedding.model_size)], mask_threshold=mask_threshold
+        )
     else:
-        masks = handle.processor.post_process_masks(low_res, size)
+        masks = handle.processor.post_process_masks(low_res, size, mask_threshold=mask_threshold)
     mask = np.asarray(masks[0][0, 0].numpy(), dtype=bool)
     return MaskPrediction(mask=mask, score=float(scores[best]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -66,3 +67,21 @@ def mask_polygons(mask: BoolMask, *, epsilon: float = 0.0, min_area: float = 0.0
         if len(points) >= 3:
             polygons.append([float(v) for v in points.reshape(-1)])
     return polygons
+
+
+def polygon_mask(points: Sequence[float], width: int, height: int) -> BoolMask:
+    """H x W mask of a flat pixel polygon `[x1, y1, x2, y2, ...]`, filled the way PIL draws it (boundary
+    pixels included), which is how the synthetic shapes are painted."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (width, height), 0)
+    pairs = [(float(points[i]), float(points[i + 1])) for i in range(0, len(points) - 1, 2)]
+    if len(pairs) >= 2:
+        ImageDraw.Draw(canvas).polygon(pairs, fill=255)
+    return np.asarray(canvas, dtype=np.uint8) > 0
+
+
+def mask_iou(a: BoolMask, b: BoolMask) -> float:
+    """Intersection over union of two same-size masks (1.0 when both are empty)."""
+    union = int(np.logical_or(a, b).sum())
+    return float(np.logical_and(a, b).sum()) / union if union else 1.0

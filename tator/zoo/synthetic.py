@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from tator.annotations import BBox
+from tator.vision.masks import BoolMask, polygon_mask
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ class GroundTruthBox:
     class_id: int
     box: BBox
     polygon: tuple[Point, ...]
+
+    def mask(self, width: int, height: int) -> BoolMask:
+        """The shape's exact pixels in a `width` x `height` image: the polygon filled as it was painted
+        (shapes never overlap, so no other shape covers any of them)."""
+        return polygon_mask([v for point in self.polygon for v in point], width, height)
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,19 @@ def test_rejects_bad_arguments(tmp_path: Path) -> None:
         make_detection_dataset(tmp_path / "x", classes=())
     with pytest.raises(ValueError, match="image_size"):
         make_detection_dataset(tmp_path / "y", image_size=16)
+
+
+def test_each_shape_gives_its_true_mask(synthetic_dataset: SyntheticDataset) -> None:
+    for image in synthetic_dataset.images[:8]:
+        with Image.open(image.path) as opened:
+            pixels = np.asarray(opened.convert("RGB"), dtype=np.float32)
+        for truth in image.boxes:
+            mask = truth.mask(image.width, image.height)
+            _, colour = class_style(truth.class_id)
+            # painted pixels are the class colour plus noise (sigma 12); pixels just outside the mask are not
+            assert np.abs(pixels[mask].mean(axis=0) - colour).max() < 6
+            ring = np.zeros_like(mask)
+            x1, y1, x2, y2 = (int(v) for v in truth.box)
+            ring[max(0, y1 - 1) : y2 + 2, max(0, x1 - 1) : x2 + 2] = True
+            outside = ring & ~mask
+            assert np.abs(pixels[outside] - colour).max(axis=1).min() > 20
