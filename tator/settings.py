@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     clip_embedding_cache_bytes: int = Field(default=10 * 1024 * MiB, ge=0)  # 0 = cache nothing
     # Consistency (issue 17 / issue 8): how long a deleted dataset stays in the trash before removal.
     dataset_trash_retention_s: float = Field(default=7 * 24 * 3600.0, ge=0)
+    # Agent mining (issue 13): the per-image SAM3 answer cache under uploads/agent_mining/cache.
+    agent_mining_cache_max_bytes: int = Field(default=80 * 1024 * MiB, ge=0)
+    agent_mining_cache_ttl_hours: float = Field(default=7 * 24.0, ge=0)  # 0 = no age limit
 
     # HTTP.
     api_token: str | None = None

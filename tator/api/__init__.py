@@ -19,6 +19,8 @@ from tator.api import (
     system,
     yolo,
 )
+from tator.api.agent_mining import router as agent_mining_router
+from tator.api.agent_mining_apply import router as agent_mining_apply_router
 from tator.api.clip_routes import router as clip_router
 from tator.api.qwen import router as qwen_router
 from tator.api.sam3 import concept as sam3_concept
@@ -55,4 +57,6 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_train.router)
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
+    router.include_router(agent_mining_router)
+    router.include_router(agent_mining_apply_router)
     return router

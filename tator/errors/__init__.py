@@ -6,6 +6,7 @@ A code is part of the contract: never rename one. Bodies are rendered by `tator.
 
 from __future__ import annotations
 
+from tator.errors.agent_mining import *  # noqa: F403
 from tator.errors.base import DetailValue, TatorError
 from tator.errors.classifiers import (
     BboxInvalid,
