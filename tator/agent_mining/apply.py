@@ -16,15 +16,16 @@ from pydantic import ValidationError
 
 from tator.agent_mining.chain import Applied, ChainDedupe, merge
 from tator.agent_mining.engines import HandleEngine
-from tator.agent_mining.execute import Found, RecipeParams, RecipeStep, run_recipe
+from tator.agent_mining.execute import Found, run_recipe
 from tator.agent_mining.heads import class_index, keep, margins, probabilities
+from tator.agent_mining.recipe import HeadFilter, MiningParams, MiningRecipe
 from tator.clip.active import ClipPlaces, head_backbone
 from tator.clip.embed import DEFAULT_PADDING
 from tator.clip.head import ClassifierHead, load_head
 from tator.clip.library import resolve_classifier
 from tator.errors import (
     AgentApplyRequiresSam3,
-    AgentMiningRecipeInvalid,
+    AgentRecipeInvalidSchema,
     RecipeRequired,
     StepsRequired,
     TatorError,
@@ -60,42 +61,26 @@ class Overrides:
     cross_class: bool = True
 
 
-@dataclass(frozen=True)
-class Recipe:
-    steps: list[RecipeStep]
-    params: RecipeParams
-    clip_head: dict[str, Any] | None
-    class_id: int | None
-    class_name: str | None
-
-
-def parse_recipe(raw: Mapping[str, Any] | None) -> Recipe:
-    """A `sam3_steps` recipe (or a saved recipe wrapping one under `recipe`); 422 codes when unusable."""
+def parse_recipe(raw: Mapping[str, Any] | None) -> MiningRecipe:
+    """A `sam3_steps` recipe (or a saved recipe wrapping one under `recipe`); refused when empty or invalid."""
     if not raw:
         raise RecipeRequired("recipe must be a non-empty object")
-    body = raw.get("recipe") if isinstance(raw.get("recipe"), Mapping) else raw
-    assert isinstance(body, Mapping)
+    body = raw["recipe"] if isinstance(raw.get("recipe"), Mapping) else raw
     try:
-        steps = [RecipeStep.model_validate(s) for s in body.get("steps") or []]
-        params = RecipeParams.model_validate(body.get("params") or {})
-    except (ValidationError, TypeError) as exc:
-        raise AgentMiningRecipeInvalid(f"the recipe's steps or params are invalid: {str(exc)[:300]}") from exc
-    if not steps:
-        raise AgentMiningRecipeInvalid("the recipe has no steps [{prompt, seed_threshold}]")
-    head = body.get("clip_head") if isinstance(body.get("clip_head"), Mapping) else None
-    class_id = body.get("class_id", raw.get("class_id"))
-    class_name = body.get("class_name", raw.get("class_name"))
-    return Recipe(steps, params, dict(head) if head else None, int(class_id) if isinstance(class_id, int) else None,
-                  str(class_name) if class_name is not None else None)  # fmt: skip
+        return MiningRecipe.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise AgentRecipeInvalidSchema(f"the recipe is invalid at {where or 'top'}: {first['msg']}") from exc
 
 
-def _params(recipe: Recipe, o: Overrides) -> RecipeParams:
+def _params(recipe: MiningRecipe, o: Overrides) -> MiningParams:
     changes = {"mask_threshold": o.mask_threshold, "min_size": o.min_size, "max_results": o.max_results}
     return recipe.params.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
-def _head(access: Sam3Access, clip_head: Mapping[str, Any]) -> ClassifierHead:
-    return load_head(resolve_classifier(access.places.classifiers, str(clip_head.get("classifier_path") or "")))
+def _head(access: Sam3Access, clip_head: HeadFilter) -> ClassifierHead:
+    return load_head(resolve_classifier(access.places.classifiers, clip_head.classifier_path))
 
 
 def head_scores(access: Sam3Access, head: ClassifierHead, image: DecodedImage, found: Sequence[Found]) -> Any:
@@ -108,7 +93,7 @@ def head_scores(access: Sam3Access, head: ClassifierHead, image: DecodedImage, f
 
 
 def _gate(
-    access: Sam3Access, image: DecodedImage, recipe: Recipe, found: list[Found], o: Overrides
+    access: Sam3Access, image: DecodedImage, recipe: MiningRecipe, found: list[Found], o: Overrides
 ) -> tuple[list[Applied], list[str]]:
     class_id = o.class_id if o.class_id is not None else recipe.class_id
     class_name = o.class_name if o.class_name is not None else recipe.class_name
@@ -117,15 +102,16 @@ def _gate(
         return plain, []
     try:
         head = _head(access, recipe.clip_head)
-        index = class_index(head, str(recipe.clip_head.get("class_name") or recipe.class_name or ""))
+        index = class_index(head, recipe.class_name or "")
         proba = head_scores(access, head, image, found) if index is not None else None
     except TatorError:
         return plain, ["clip_head_unavailable"]
     if index is None or proba is None:
         return plain, ["clip_head_unavailable"]
-    min_prob = o.min_prob if o.min_prob is not None else float(recipe.clip_head.get("min_prob", 0.5))
-    margin = o.margin if o.margin is not None else float(recipe.clip_head.get("margin", 0.0))
-    kept = keep(proba, index, min_prob=min_prob, margin=margin)
+    gate = recipe.clip_head.model_copy(
+        update={k: v for k, v in (("min_prob", o.min_prob), ("margin", o.margin)) if v is not None}
+    )
+    kept = keep(proba, index, head.classes, gate)
     diff = margins(proba, index)
     out = [replace(a, head_prob=float(proba[i, index]), head_margin=float(diff[i]))
            for i, a in enumerate(plain) if kept[i]]  # fmt: skip
@@ -133,12 +119,13 @@ def _gate(
 
 
 def apply_image(
-    access: Sam3Access, image: DecodedImage, raw: Mapping[str, Any] | None, *, variant: str, o: Overrides
-) -> tuple[list[Applied], list[str]]:
+    access: Sam3Access, image: DecodedImage, raw: MiningRecipe | Mapping[str, Any] | None, *, variant: str,
+    o: Overrides,
+) -> tuple[list[Applied], list[str]]:  # fmt: skip
     """One recipe on one image: its detections (best first) and warnings."""
     if variant != "sam3":
         raise AgentApplyRequiresSam3("recipes run on SAM3: send sam_variant 'sam3'", sam_variant=variant[:32])
-    recipe = parse_recipe(raw)
+    recipe = raw if isinstance(raw, MiningRecipe) else parse_recipe(raw)
     params = _params(recipe, o)
     with access.registry.use(access.spec) as handle:
         features, _ = access.runtime.cache.get_or_compute(
@@ -156,30 +143,55 @@ def apply_image(
 
 @dataclass(frozen=True)
 class ChainStep:
-    recipe: Mapping[str, Any] | None
+    recipe: MiningRecipe | None
     recipe_id: str | None
     overrides: Overrides
     enabled: bool = True
 
 
+Lookup = Callable[[str], Mapping[str, Any]]  # a saved recipe's id -> the saved recipe
+
+
+def _rescore(access: Sam3Access, image: DecodedImage, items: list[Applied], recipe: MiningRecipe) -> list[Applied]:
+    """Head probability and margin of each detection's class under the head of `recipe`."""
+    if recipe.clip_head is None:
+        return items
+    head = _head(access, recipe.clip_head)
+    proba = head_scores(access, head, image, [i.found for i in items])
+    out = []
+    for n, item in enumerate(items):
+        index = class_index(head, item.class_name or "")
+        if index is None:
+            out.append(replace(item, head_prob=None, head_margin=None))
+        else:
+            diff = margins(proba[n : n + 1], index)
+            out.append(replace(item, head_prob=float(proba[n, index]), head_margin=float(diff[0])))
+    return out
+
+
 def apply_chain(
     access: Sam3Access, image: DecodedImage, steps: Sequence[ChainStep], settings: ChainDedupe, *, variant: str,
-    lookup: Callable[[str], Mapping[str, Any]], max_results: int,
+    lookup: Lookup, max_results: int, head_recipe_id: str | None = None,
 ) -> tuple[list[Applied], list[str]]:  # fmt: skip
-    """Every enabled step's recipe on the image, merged per class (and optionally across classes)."""
+    """Every enabled step's recipe on the image, optionally rescored by a saved recipe's head, merged per
+    class (and optionally across classes). Every recipe is resolved before any runs."""
     enabled = [s for s in steps if s.enabled]
     if not enabled:
         raise StepsRequired("apply_image_chain needs at least one enabled step")
-    recipes = [lookup(s.recipe_id) if s.recipe_id and not s.recipe else s.recipe for s in enabled]
-    for raw in recipes:
-        parse_recipe(raw)  # refuse a bad step before running any
+    recipes = [s.recipe if s.recipe is not None else parse_recipe(lookup(s.recipe_id or "")) for s in enabled]
+    rescoring = parse_recipe(lookup(head_recipe_id)) if head_recipe_id else None
     items: list[Applied] = []
     warnings: list[str] = []
-    for step, raw in zip(enabled, recipes, strict=True):
-        applied, more = apply_image(access, image, raw, variant=variant, o=step.overrides)
+    for step, recipe in zip(enabled, recipes, strict=True):
+        applied, more = apply_image(access, image, recipe, variant=variant, o=step.overrides)
         items += applied
         warnings += more
-    if settings.confidence != "sam_score" and not any(i.head_prob is not None for i in items) and items:
+    if rescoring is not None and items:
+        try:
+            items = _rescore(access, image, items, rescoring)
+        except TatorError:
+            warnings.append("clip_head_unavailable")
+    if settings.confidence != "sam_score" and items and not any(i.head_prob is not None for i in items):
         warnings.append("clip_head_unavailable")
     merged, more = merge(items, settings, max_results=max_results)
     return merged, sorted(set(warnings + more))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from tator.agent_mining.execute import Found, dedupe
+from tator.agent_mining.execute import Found, dedupe_indices
 
 Confidence = Literal["sam_score", "clip_head_prob", "clip_head_margin"]
 
@@ -51,32 +51,30 @@ def _ranked(items: Sequence[Applied], mode: Confidence) -> tuple[list[Found], li
     """Detections with their confidence as score (SAM3's where the mode's value is missing)."""
     warnings = []
     found = []
-    for n, item in enumerate(items):
+    for item in items:
         value = _confidence(item, mode)
         if value is None:
             value = item.found.score
             warnings.append("clip_head_no_scores")
-        found.append(replace(item.found, score=float(value), step=n))  # `step` carries the index back
+        found.append(replace(item.found, score=float(value)))
     return found, sorted(set(warnings))
 
 
-def _dedupe_by(items: list[Applied], keys: Sequence[str], iou: float, mode: Confidence) -> list[Applied]:
-    if not items:
-        return []
-    ids = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-    found, _ = _ranked(items, mode)
-    kept = dedupe(found, iou, classes=[ids[k] for k in keys])
-    return [items[f.step] for f in kept]
-
-
 def merge(items: Sequence[Applied], settings: ChainDedupe, *, max_results: int) -> tuple[list[Applied], list[str]]:
-    """De-duplicate per class, then (optionally) across classes; best original score first."""
-    _, warnings = _ranked(items, settings.confidence)
-    kept = _dedupe_by(list(items), [class_key(i) for i in items], settings.per_class_iou, settings.confidence)
+    """De-duplicate per class, then (optionally) across classes inside a group or globally; best original
+    score first. Cross-class merging runs group by group, so boxes of two groups never merge."""
+    found, warnings = _ranked(items, settings.confidence)
+    kept = dedupe_indices(found, settings.per_class_iou, labels=[class_key(i) for i in items])
     if settings.cross_class_enabled:
-        joining = [i for i in kept if i.cross_class]
-        exempt = [i for i in kept if not i.cross_class]
-        keys = [i.group if settings.cross_class_scope == "groups" else "" for i in joining]
-        kept = _dedupe_by(joining, keys, settings.cross_class_iou, settings.confidence) + exempt
-    kept.sort(key=lambda i: -i.found.score)
-    return kept[:max_results], warnings
+        joining = [k for k in kept if items[k].cross_class]
+        groups: dict[str, list[int]] = {}
+        for k in joining:
+            groups.setdefault(items[k].group if settings.cross_class_scope == "groups" else "", []).append(k)
+        survivors = {k for k in kept if not items[k].cross_class}
+        for members in groups.values():
+            chosen = dedupe_indices([found[k] for k in members], settings.cross_class_iou,
+                                    cross_class_iou=settings.cross_class_iou)  # fmt: skip
+            survivors |= {members[c] for c in chosen}
+        kept = [k for k in kept if k in survivors]
+    out = sorted((items[k] for k in kept), key=lambda i: -i.found.score)
+    return out[:max_results], warnings

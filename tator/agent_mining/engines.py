@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from tator.agent_mining.cache import MiningCache
-from tator.agent_mining.execute import Found, RecipeParams
+from tator.agent_mining.execute import Found
+from tator.agent_mining.recipe import MiningParams
 from tator.annotations import BBox
 from tator.sam3.concept import ConceptDetection, ConceptQuery, detect
 from tator.sam3.loader import Sam3Handle
@@ -34,17 +35,17 @@ class HandleEngine:
     features: Any
     width: int
     height: int
-    params: RecipeParams
+    params: MiningParams
     keep_masks: bool = True
 
     def _query(self, text: str | None, boxes: tuple[BBox, ...], threshold: float) -> list[Found]:
         query = ConceptQuery(
             text=text, boxes=boxes, labels=(1,) * len(boxes), threshold=threshold,
             mask_threshold=self.params.mask_threshold, max_results=self.params.max_results,
-            min_size=self.params.min_size,
         )  # fmt: skip
         found = detect(self.handle, self.features, self.width, self.height, query)
-        return [_found(d, keep_mask=self.keep_masks) for d in found]
+        side = self.params.min_size  # the recipe's min_size is the smallest kept box side, pixels
+        return [_found(d, keep_mask=self.keep_masks) for d in found if min(d.box.width, d.box.height) >= side]
 
     def text(self, prompt: str, threshold: float) -> list[Found]:
         return self._query(prompt, (), threshold)
@@ -59,7 +60,7 @@ class CachedEngine:
 
     cache: MiningCache
     image_key: str
-    params: RecipeParams
+    params: MiningParams
     make: Any  # () -> HandleEngine, called at most once
     read: bool = True  # False: recompute every answer (and refresh the cache)
     _engine: HandleEngine | None = None

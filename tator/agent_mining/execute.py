@@ -5,7 +5,8 @@ summary says it did.
 Per step: SAM3 text detections of the step's prompt above its seed threshold are the seeds; seeds are
 de-duplicated at `seed_dedupe_iou`; the best `max_visual_seeds` of them are each expanded with a SAM3
 visual (exemplar box) prompt above `expand_threshold`. Every step's seeds and expansions are pooled and
-de-duplicated at `dedupe_iou`, best score first, then cut to `max_results`. Boxes are pixel xyxy.
+de-duplicated at `dedupe_iou` (the one dedupe, `tator.prepass.dedupe`), best score first, then cut to
+`max_results`. Boxes are pixel xyxy. Recipes are `tator.agent_mining.recipe` models.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
+from tator.agent_mining.recipe import MiningParams, MiningStep
 from tator.annotations import BBox
-from tator.vision.boxes import classwise_nms
+from tator.prepass.candidates import Candidate
+from tator.prepass.dedupe import merge_candidates
 
 
 @dataclass(frozen=True)
@@ -42,36 +42,30 @@ class Engine(Protocol):
     def visual(self, box: BBox, threshold: float) -> list[Found]: ...
 
 
-class RecipeStep(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    prompt: str = Field(min_length=1, max_length=200)
-    seed_threshold: float = Field(ge=0, le=1)
+def dedupe_indices(
+    found: Sequence[Found], iou: float, *, labels: Sequence[str] | None = None, cross_class_iou: float | None = None
+) -> list[int]:
+    """Indices of the detections the one dedupe keeps (same label merges at IoU >= `iou`), best first."""
+    candidates = [
+        Candidate(
+            box=tuple(f.box),
+            label=labels[i] if labels is not None else "",
+            class_id=0,
+            score=f.score,
+            source="sam3",
+            atom_ids=(str(i),),
+        )  # fmt: skip
+        for i, f in enumerate(found)
+    ]
+    # A cluster's representative is its best member, whose atom id comes first in the merged list.
+    return [int(c.atom_ids[0]) for c in merge_candidates(candidates, iou=iou, cross_class_iou=cross_class_iou)]
 
 
-class RecipeParams(BaseModel):
-    """The SAM3 settings a recipe runs with (the reference's defaults)."""
-
-    model_config = ConfigDict(extra="ignore")
-    expand_threshold: float = Field(default=0.15, ge=0, le=1)
-    max_visual_seeds: int = Field(default=25, ge=0, le=100)
-    seed_dedupe_iou: float = Field(default=0.9, ge=0, le=1)
-    dedupe_iou: float = Field(default=0.5, ge=0, le=1)
-    mask_threshold: float = Field(default=0.5, ge=0, le=1)
-    min_size: float = Field(default=0.0, ge=0)
-    max_results: int = Field(default=1000, ge=1, le=1000)
+def dedupe(found: Sequence[Found], iou: float) -> list[Found]:
+    return [found[i] for i in dedupe_indices(found, iou)]
 
 
-def dedupe(found: Sequence[Found], iou: float, *, classes: Sequence[int] | None = None) -> list[Found]:
-    """Greedy de-duplication, best score first: a box overlapping a kept one of its class above `iou` goes."""
-    if not found:
-        return []
-    boxes = np.asarray([list(f.box) for f in found], dtype=np.float32)
-    scores = np.asarray([f.score for f in found], dtype=np.float32)
-    labels = np.asarray(classes if classes is not None else [0] * len(found), dtype=np.int64)
-    return [found[int(i)] for i in classwise_nms(boxes, scores, labels, iou)]
-
-
-def run_step(engine: Engine, step: RecipeStep, params: RecipeParams, index: int) -> list[Found]:
+def run_step(engine: Engine, step: MiningStep, params: MiningParams, index: int) -> list[Found]:
     """Seeds of one step and their visual expansions (not yet de-duplicated against each other)."""
     seeds = [replace(f, prompt=step.prompt, step=index) for f in engine.text(step.prompt, step.seed_threshold)]
     seeds = dedupe(seeds, params.seed_dedupe_iou)
@@ -84,7 +78,7 @@ def run_step(engine: Engine, step: RecipeStep, params: RecipeParams, index: int)
     return out
 
 
-def run_recipe(engine: Engine, steps: Sequence[RecipeStep], params: RecipeParams) -> list[Found]:
-    """The recipe's detections on one image, best first."""
-    pooled = [f for index, step in enumerate(steps) for f in run_step(engine, step, params, index)]
+def run_recipe(engine: Engine, steps: Sequence[MiningStep], params: MiningParams) -> list[Found]:
+    """The recipe's enabled steps on one image, pooled and de-duplicated, best first."""
+    pooled = [f for index, step in enumerate(steps) if step.enabled for f in run_step(engine, step, params, index)]
     return dedupe(pooled, params.dedupe_iou)[: params.max_results]

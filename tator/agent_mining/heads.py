@@ -8,7 +8,7 @@ guard of `tator.clip.library`); its backbone is the one its metadata names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
+from tator.agent_mining.recipe import HeadFilter
 from tator.annotations import BBox
 from tator.clip.active import ClipPlaces, head_backbone
 from tator.clip.embed import DEFAULT_PADDING, embed_boxes
@@ -85,13 +86,18 @@ def margins(proba: Any, index: int) -> Any:
     return proba[:, index] - others.max(axis=1)
 
 
-def keep(proba: Any, index: int, *, min_prob: float, margin: float) -> Any:
-    """Rows the filter keeps."""
-    return (proba[:, index] >= min_prob) & (margins(proba, index) >= margin)
+def keep(proba: Any, index: int, classes: Sequence[str], gate: HeadFilter) -> Any:
+    """Rows the filter keeps: class probability >= min_prob, its lead over every other class >= margin and,
+    with a background margin, over every background class >= background_margin."""
+    kept = (proba[:, index] >= gate.min_prob) & (margins(proba, index) >= gate.margin)
+    background = [i for i, name in enumerate(classes) if is_background(name)]
+    if gate.background_margin > 0 and background:
+        kept &= proba[:, index] - proba[:, background].max(axis=1) >= gate.background_margin
+    return kept
 
 
 def tune(
-    rows: Sequence[tuple[float, float, int | None]], *, gt_total: int, target_precision: float
+    rows: Sequence[tuple[float, float, Hashable | None]], *, gt_total: int, target_precision: float
 ) -> Mapping[str, Any]:
     """Best (min_prob, margin) over the grid for rows (class probability, margin, matched gt or None): the
     most matched gts at >= target precision, else the most precise; fewer false positives break ties."""

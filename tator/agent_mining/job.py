@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from tator.agent_mining.cache import MiningCache, enforce, image_key
 from tator.agent_mining.engines import CachedEngine, HandleEngine
-from tator.agent_mining.execute import Found, RecipeParams, RecipeStep, run_recipe
+from tator.agent_mining.execute import Found, run_recipe
 from tator.agent_mining.heads import HeadRef, class_index, keep, margins, probabilities, tune
 from tator.agent_mining.mine import ImageCase, grid, match_found, prompt_stats, score, select_steps, summary
+from tator.agent_mining.recipe import MAX_STEPS, HeadFilter, MiningParams, MiningRecipe, MiningStep, MiningSummary
 from tator.clip.head import ClassifierHead, load_head
 from tator.jobs.context import JobContext
 from tator.jobs.kinds import JobKind
@@ -39,7 +40,7 @@ class MiningPlan(BaseModel):
     root: str  # the dataset's folder; image paths are relative to it
     images: list[SampleImage]  # the sample, each with every box as [x1, y1, x2, y2, class_id]
     classes: list[MiningClass]
-    params: RecipeParams
+    params: MiningParams
     seed_threshold: float = 0.02
     threshold_candidates: list[float] | None = None
     max_steps: int = 6
@@ -107,34 +108,41 @@ def _cases(plan: MiningPlan, handle: Any, cache: MiningCache) -> list[tuple[Path
 
 
 def _head_filter(
-    head: _Head, cases: list[ImageCase], paths: list[Path], steps: list[RecipeStep], cls: MiningClass,
+    head: _Head, cases: list[ImageCase], paths: list[Path], steps: list[MiningStep], cls: MiningClass,
     plan: MiningPlan, gt_total: int,
-) -> tuple[dict[str, Any] | None, Callable[[ImageCase], list[Found]] | None, list[str]]:  # fmt: skip
+) -> tuple[HeadFilter | None, Callable[[ImageCase], list[Found]] | None, list[str]]:  # fmt: skip
+    """The head filter for a class's recipe (tuned to the target precision unless told not to) and the
+    recipe run through it; None when the head does not know the class."""
     index = class_index(head.head, cls.class_name)
     if index is None:
         return None, None, [f"clip_head_class_missing: the head has no class {cls.class_name!r}"]
-    rows: list[tuple[float, float, int | None]] = []
+    rows: list[tuple[float, float, tuple[int, int] | None]] = []
     probas: dict[str, Any] = {}
     for n, case in enumerate(cases):
         found = run_recipe(case.engine, steps, plan.params)
-        proba = head.proba(paths[n], found)
-        probas[case.name] = proba
+        proba = probas[case.name] = head.proba(paths[n], found)
+        diff = margins(proba, index)
         matched = match_found(found, case.gt, plan.iou_threshold)
-        rows += [(float(proba[i, index]), float(margins(proba, index)[i]), None if m is None else n * 100000 + m)
-                 for i, m in enumerate(matched)]  # fmt: skip
-    tuned = tune(rows, gt_total=gt_total, target_precision=plan.target_precision) if plan.clip_head_auto_tune else {
-        "min_prob": plan.clip_head_min_prob, "margin": plan.clip_head_margin}  # fmt: skip
-    min_prob, margin = float(tuned["min_prob"]), float(tuned["margin"])
+        rows += [(float(proba[i, index]), float(diff[i]), None if m is None else (n, m)) for i, m in enumerate(matched)]
+    gate = HeadFilter(classifier_path=head.ref.classifier_path, min_prob=plan.clip_head_min_prob,
+                      margin=plan.clip_head_margin, target_precision=plan.target_precision)  # fmt: skip
+    if plan.clip_head_auto_tune:
+        tuned = tune(rows, gt_total=gt_total, target_precision=plan.target_precision)
+        gate = gate.model_copy(update={"min_prob": tuned["min_prob"], "margin": tuned["margin"], "auto_tuned": True})
 
     def gated(case: ImageCase) -> list[Found]:
         found = run_recipe(case.engine, steps, plan.params)
-        kept = keep(probas[case.name], index, min_prob=min_prob, margin=margin)
+        kept = keep(probas[case.name], index, head.head.classes, gate)
         return [f for f, k in zip(found, kept, strict=True) if k]
 
-    entry = {**head.ref.model_dump(), "class_name": head.head.classes[index], "min_prob": min_prob,
-             "margin": margin, "target_precision": plan.target_precision, "auto_tuned": plan.clip_head_auto_tune,
-             "origin": plan.head_origin}  # fmt: skip
-    return entry, gated, []
+    return gate, gated, []
+
+
+def _cases_of(plan: MiningPlan, cls: MiningClass, engines: list[tuple[Path, CachedEngine]]) -> list[ImageCase]:
+    return [
+        ImageCase(image.path, [b[:4] for b in image.boxes if int(b[4]) == cls.class_id], engine)
+        for image, (_, engine) in zip(plan.images, engines, strict=True)
+    ]
 
 
 def _mine_class(
@@ -142,11 +150,7 @@ def _mine_class(
     ctx: JobContext,
 ) -> dict[str, Any]:  # fmt: skip
     """One class's recipe, its summary on the sample, and (with a head) its tuned filter."""
-    cases, paths = [], []
-    for image, (path, engine) in zip(plan.images, engines, strict=True):
-        gt = [b[:4] for b in image.boxes if int(b[4]) == cls.class_id]
-        cases.append(ImageCase(image.path, gt, engine))
-        paths.append(path)
+    cases = _cases_of(plan, cls, engines)
     gt_total = sum(len(c.gt) for c in cases)
     thresholds = grid(plan.seed_threshold, plan.threshold_candidates)
     stats = [
@@ -163,23 +167,23 @@ def _mine_class(
     ]
     steps = select_steps(stats, plan.max_steps)
     warnings: list[str] = []
-    clip_head: dict[str, Any] | None = None
+    gate: HeadFilter | None = None
     run: Callable[[ImageCase], list[Found]] = lambda c: run_recipe(c.engine, steps, plan.params)  # noqa: E731
     if head is not None:
-        clip_head, gated, warnings = _head_filter(head, cases, paths, steps, cls, plan, gt_total)
+        gate, gated, warnings = _head_filter(head, cases, [p for p, _ in engines], steps, cls, plan, gt_total)
         run = gated or run
     else:
         warnings.append("no_head_filter: no classifier head was given or active; the recipe has no head filter")
     result = score(cases, run, plan.iou_threshold)
-    recipe = {
-        "schema_version": 2, "mode": "sam3_steps", "class_id": cls.class_id, "class_name": cls.class_name,
-        "text_prompts": cls.prompts, "steps": [s.model_dump() for s in steps],
-        "params": {**plan.params.model_dump(), "seed_threshold": plan.seed_threshold},
-        "clip_head": clip_head, "head_filter": clip_head is not None,
-        "summary": {**summary(result, gt_total), "iou_threshold": plan.iou_threshold,
-                    "seed_stats": [{k: v for k, v in s.items() if k != "matched"} for s in stats]},
-    }  # fmt: skip
-    return {"class_id": cls.class_id, "class_name": cls.class_name, "recipe": recipe, "warnings": warnings}
+    figures = MiningSummary(
+        **summary(result, gt_total), image_ids=[c.name for c in cases], iou_threshold=plan.iou_threshold,
+        seed_stats=[{k: v for k, v in s.items() if k != "matched"} for s in stats],
+    )  # fmt: skip
+    recipe = MiningRecipe(class_id=cls.class_id, class_name=cls.class_name, text_prompts=cls.prompts[:MAX_STEPS],
+                          steps=steps, params=plan.params, clip_head=gate, summary=figures)  # fmt: skip
+    return {"class_id": cls.class_id, "class_name": cls.class_name, "recipe": recipe.model_dump(mode="json"),
+            "head_filter": gate is not None, "head_origin": plan.head_origin if gate else None,
+            "warnings": warnings}  # fmt: skip
 
 
 def run(plan: MiningPlan, ctx: JobContext) -> MiningResult:

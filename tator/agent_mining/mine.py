@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tator.agent_mining.execute import Engine, Found, RecipeParams, RecipeStep, run_recipe
+from tator.agent_mining.execute import Engine, Found, run_recipe
+from tator.agent_mining.recipe import MiningParams, MiningStep
 from tator.sam3.prompt_helper.evaluate import match
 
 DEFAULT_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -74,16 +75,16 @@ def _pick(curve: list[tuple[float, Score]], target: float) -> tuple[float, Score
 
 
 def prompt_stats(
-    cases: Sequence[ImageCase], prompt: str, thresholds: Sequence[float], params: RecipeParams, *, iou: float,
+    cases: Sequence[ImageCase], prompt: str, thresholds: Sequence[float], params: MiningParams, *, iou: float,
     target: float, checkpoint: Callable[[], None],
 ) -> dict[str, Any]:  # fmt: skip
     """One prompt as a one-step recipe at each threshold: its curve and chosen threshold."""
     curve = []
     for threshold in thresholds:
         checkpoint()
-        step = RecipeStep(prompt=prompt, seed_threshold=threshold)
+        step = MiningStep(prompt=prompt, seed_threshold=threshold)
 
-        def one_step(case: ImageCase, step: RecipeStep = step) -> list[Found]:
+        def one_step(case: ImageCase, step: MiningStep = step) -> list[Found]:
             return run_recipe(case.engine, [step], params)
 
         curve.append((threshold, score(cases, one_step, iou)))
@@ -96,21 +97,21 @@ def prompt_stats(
     }  # fmt: skip
 
 
-def select_steps(stats: Sequence[dict[str, Any]], max_steps: int) -> list[RecipeStep]:
+def select_steps(stats: Sequence[dict[str, Any]], max_steps: int) -> list[MiningStep]:
     """Prompts by matched count (then precision); each added only if it matches something still uncovered.
     With nothing matched at all, the single most precise prompt (so the recipe still runs)."""
     ranked = sorted(stats, key=lambda s: (-s["matches"], -s["precision"], s["fps"], s["prompt"]))
     covered: set[tuple[int, int]] = set()
-    steps: list[RecipeStep] = []
+    steps: list[MiningStep] = []
     for entry in ranked:
         if len(steps) >= max_steps:
             break
         if entry["matched"] - covered:
             covered |= entry["matched"]
-            steps.append(RecipeStep(prompt=entry["prompt"], seed_threshold=entry["seed_threshold"]))
+            steps.append(MiningStep(prompt=entry["prompt"], seed_threshold=entry["seed_threshold"]))
     if not steps and ranked:
         top = ranked[0]
-        steps.append(RecipeStep(prompt=top["prompt"], seed_threshold=top["seed_threshold"]))
+        steps.append(MiningStep(prompt=top["prompt"], seed_threshold=top["seed_threshold"]))
     return steps
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from tator.agent_mining.cache import enforce, purge
-from tator.agent_mining.execute import RecipeParams
 from tator.agent_mining.heads import resolve_head
 from tator.agent_mining.job import AGENT_MINING, KIND, MiningClass, MiningPlan
+from tator.agent_mining.recipe import MiningParams
 from tator.clip.active import SLOT as CLASSIFIER_SLOT
 from tator.clip.active import ClipPlaces
 from tator.datasets.formats.model import DatasetAnnotations, ImageAnnotation
@@ -87,7 +87,7 @@ def plan(
     images = sample(ann, int(options["eval_image_count"]), int(options["split_seed"]))
     if not any(o.class_id in class_ids for i in images for o in i.objects):
         raise AgentMiningEmptySample("the sample holds no ground-truth box of the selected classes")
-    params = RecipeParams.model_validate(options)
+    params = MiningParams.model_validate({k: options[k] for k in MiningParams.model_fields if k in options})
     return MiningPlan(
         dataset_id=str(options["dataset_id"]), model_source=model_source, root=str(ann.root),
         images=[SampleImage(path=i.path, boxes=[[*o.box, float(o.class_id)] for o in i.objects]) for i in images],

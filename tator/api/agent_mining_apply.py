@@ -4,13 +4,14 @@ Boxes come back YOLO-normalised, masks at the image's full size (the /sam3/text_
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.agent_mining.apply import ChainStep, Overrides, Sam3Access, apply_chain, apply_image
 from tator.agent_mining.chain import Applied, ChainDedupe
+from tator.agent_mining.recipe import CascadeDedupe, CascadeStep
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
@@ -18,8 +19,8 @@ from tator.api.sam3.concept import IMAGE_ERRORS
 from tator.api.sam3.concept_schemas import Sam3Detection, Sam3PromptResponse
 from tator.errors import (
     AgentApplyRequiresSam3,
-    AgentMiningRecipeInvalid,
-    AgentRecipeIdUnknown,
+    AgentRecipeInvalidSchema,
+    AgentRecipeNotFound,
     RecipeRequired,
     StepsRequired,
 )
@@ -53,29 +54,9 @@ class AgentApplyImageRequest(_Apply, _StepOverrides):
     recipe: dict[str, Any] | None = Field(default=None, description=RECIPE + " Required.")
 
 
-class AgentApplyChainStep(_StepOverrides):
-    model_config = ConfigDict(extra="ignore")
-    enabled: bool = Field(default=True, description="Run this step.")
-    recipe_id: str | None = Field(default=None, description="A saved recipe's id (used when recipe is absent).")
-    recipe: dict[str, Any] | None = Field(default=None, description=RECIPE)
-    dedupe_group: str | None = Field(default=None, description="Cross-class de-dup group (no group: the default).")
-    participate_cross_class_dedupe: bool = Field(default=True, description="False: exempt from cross-class de-dup.")
-
-
-class AgentChainDedupe(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    per_class_iou: float = Field(default=0.5, ge=0, le=1, description="Box IoU above which same-class boxes merge.")
-    cross_class_enabled: bool = Field(default=False, description="Also merge boxes of different classes.")
-    cross_class_iou: float = Field(default=0.5, ge=0, le=1, description="Box IoU for the cross-class merge.")
-    cross_class_scope: Literal["groups", "global"] = Field(default="groups", description="Within groups or all.")
-    confidence: Literal["sam_score", "clip_head_prob", "clip_head_margin"] = Field(
-        default="sam_score", description="Which score decides who survives a merge (answers keep SAM3's score)."
-    )
-
-
 class AgentApplyChainRequest(_Apply):
-    steps: list[AgentApplyChainStep] = Field(default_factory=list, description="Cascade steps (one enabled at least).")
-    dedupe: AgentChainDedupe = Field(default_factory=AgentChainDedupe, description="How step outputs merge.")
+    steps: list[CascadeStep] = Field(default_factory=list, description="Cascade steps (one enabled at least).")
+    dedupe: CascadeDedupe = Field(default_factory=CascadeDedupe, description="How the steps' outputs merge.")
 
 
 class AgentDetection(Sam3Detection):
@@ -87,14 +68,14 @@ class AgentApplyResponse(Sam3PromptResponse):
     detections: list[AgentDetection]  # type: ignore[assignment]
 
 
-ERRORS = (*IMAGE_ERRORS, AgentApplyRequiresSam3, RecipeRequired, AgentMiningRecipeInvalid)
+ERRORS = (*IMAGE_ERRORS, AgentApplyRequiresSam3, RecipeRequired, AgentRecipeInvalidSchema)
 
 
 def _access(state: AppState, places: Any) -> Sam3Access:
     return Sam3Access(state.sam, state.registry, concept_spec(state.selections, state.base_models()), places)
 
 
-def _overrides(body: _StepOverrides, base: _Apply, **extra: Any) -> Overrides:
+def _overrides(body: _StepOverrides | CascadeStep, base: _Apply, **extra: Any) -> Overrides:
     return Overrides(
         mask_threshold=base.mask_threshold, min_size=base.min_size, max_results=base.max_results,
         class_id=body.override_class_id, class_name=body.override_class_name,
@@ -124,7 +105,7 @@ def _respond(items: list[Applied], warnings: list[str], image: DecodedImage, eps
 
 
 def _unknown_recipe(recipe_id: str) -> dict[str, Any]:
-    raise AgentRecipeIdUnknown(f"no saved recipe {recipe_id!r}", recipe_id=recipe_id[:64])
+    raise AgentRecipeNotFound(f"no saved recipe {recipe_id!r}", recipe_id=recipe_id[:64])
 
 
 @router.post("/apply_image", response_model=AgentApplyResponse, responses=responses(*ERRORS))
@@ -138,7 +119,7 @@ def agent_apply_image(
     return _respond(items, warnings, image, body.simplify_epsilon)
 
 
-CHAIN_ERRORS = (*ERRORS, StepsRequired, AgentRecipeIdUnknown)
+CHAIN_ERRORS = (*ERRORS, StepsRequired, AgentRecipeNotFound)
 
 
 @router.post("/apply_image_chain", response_model=AgentApplyResponse, responses=responses(*CHAIN_ERRORS))
@@ -156,7 +137,9 @@ def agent_apply_image_chain(
         for s in body.steps
     ]
     image = images.resolve(body)
-    settings = ChainDedupe(**body.dedupe.model_dump())
-    items, warnings = apply_chain(_access(state, places), image, steps, settings, variant=body.sam_variant,
-                                  lookup=_unknown_recipe, max_results=body.max_results or 1000)  # fmt: skip
+    settings = ChainDedupe(**body.dedupe.model_dump(exclude={"clip_head_recipe_id"}))
+    items, warnings = apply_chain(
+        _access(state, places), image, steps, settings, variant=body.sam_variant, lookup=_unknown_recipe,
+        max_results=body.max_results or 1000, head_recipe_id=body.dedupe.clip_head_recipe_id,
+    )  # fmt: skip
     return _respond(items, warnings, image, body.simplify_epsilon)

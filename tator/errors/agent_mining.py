@@ -12,9 +12,7 @@ __all__ = [
     "AgentMiningEmptySample",
     "AgentMiningJobNotFound",
     "AgentMiningNoClassesSelected",
-    "AgentMiningRecipeInvalid",
     "AgentMiningResultNotFound",
-    "AgentRecipeIdUnknown",
     "RecipeRequired",
     "StepsRequired",
 ]
@@ -60,13 +58,3 @@ class RecipeRequired(TatorError):
 
 class StepsRequired(TatorError):
     code, status = "steps_required", 422
-
-
-class AgentMiningRecipeInvalid(TatorError):
-    """A recipe given to apply_image / apply_image_chain has no usable steps or out-of-range values."""
-
-    code, status = "agent_apply_recipe_invalid", 422
-
-
-class AgentRecipeIdUnknown(TatorError):
-    code, status = "agent_apply_recipe_not_found", 404
