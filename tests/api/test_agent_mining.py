@@ -104,10 +104,12 @@ def test_mined_recipes_reproduce_their_summary_and_the_cache_is_reused(
 
 def test_a_given_head_is_tuned_and_applied(sam_client: TestClient, shapes: SyntheticDataset) -> None:
     uploads = Path(sam_client.get("/datasets").json()[0]["dataset_root"]).parents[1]
-    meta = {"encoder_type": "clip", "encoder_model": str(uploads / "zoo" / "clip")}
+    meta = {"encoder_type": "clip", "clip_model": "ViT-B/32"}  # the tiny zoo's CLIP stands in for it
     write_head(uploads / "classifiers", "shapes.npz", classes=(*shapes.labelmap, "__bg_0"), meta=meta)
     body = {"dataset_id": "shapes", "classes": [0], "clip_head_classifier_path": "shapes.npz", **MINING}
-    done = _wait(sam_client, sam_client.post("/agent_mining/jobs", json=body).json()["job_id"])
+    started = sam_client.post("/agent_mining/jobs", json=body)
+    assert started.status_code == 200, started.text
+    done = _wait(sam_client, started.json()["job_id"])
     assert done["status"] == "succeeded", done["error"]
     entry = done["result"]["classes"][0]
     head = entry["recipe"]["clip_head"]
