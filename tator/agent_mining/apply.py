@@ -118,14 +118,17 @@ def _gate(
     return out, []
 
 
-def apply_image(
-    access: Sam3Access, image: DecodedImage, raw: MiningRecipe | Mapping[str, Any] | None, *, variant: str,
-    o: Overrides,
-) -> tuple[list[Applied], list[str]]:  # fmt: skip
-    """One recipe on one image: its detections (best first) and warnings."""
+def check_recipe(variant: str, raw: MiningRecipe | Mapping[str, Any] | None) -> MiningRecipe:
+    """Refuse a request that cannot run (before its image is decoded)."""
     if variant != "sam3":
         raise AgentApplyRequiresSam3("recipes run on SAM3: send sam_variant 'sam3'", sam_variant=variant[:32])
-    recipe = raw if isinstance(raw, MiningRecipe) else parse_recipe(raw)
+    return raw if isinstance(raw, MiningRecipe) else parse_recipe(raw)
+
+
+def apply_image(
+    access: Sam3Access, image: DecodedImage, recipe: MiningRecipe, *, o: Overrides
+) -> tuple[list[Applied], list[str]]:
+    """One recipe (see `check_recipe`) on one image: its detections (best first) and warnings."""
     params = _params(recipe, o)
     with access.registry.use(access.spec) as handle:
         features, _ = access.runtime.cache.get_or_compute(
@@ -169,26 +172,38 @@ def _rescore(access: Sam3Access, image: DecodedImage, items: list[Applied], reci
     return out
 
 
-def apply_chain(
-    access: Sam3Access, image: DecodedImage, steps: Sequence[ChainStep], settings: ChainDedupe, *, variant: str,
-    lookup: Lookup, max_results: int, head_recipe_id: str | None = None,
-) -> tuple[list[Applied], list[str]]:  # fmt: skip
-    """Every enabled step's recipe on the image, optionally rescored by a saved recipe's head, merged per
-    class (and optionally across classes). Every recipe is resolved before any runs."""
+@dataclass(frozen=True)
+class Chain:
+    """A cascade resolved to recipes, ready to run."""
+
+    steps: list[tuple[MiningRecipe, Overrides]]
+    rescoring: MiningRecipe | None
+
+
+def check_chain(variant: str, steps: Sequence[ChainStep], lookup: Lookup, head_recipe_id: str | None) -> Chain:
+    """Resolve every enabled step's recipe (and the rescoring one); refuse before the image is decoded."""
     enabled = [s for s in steps if s.enabled]
     if not enabled:
         raise StepsRequired("apply_image_chain needs at least one enabled step")
-    recipes = [s.recipe if s.recipe is not None else parse_recipe(lookup(s.recipe_id or "")) for s in enabled]
+    recipes = [check_recipe(variant, s.recipe if s.recipe is not None else lookup(s.recipe_id or "")) for s in enabled]
     rescoring = parse_recipe(lookup(head_recipe_id)) if head_recipe_id else None
+    return Chain([(r, s.overrides) for r, s in zip(recipes, enabled, strict=True)], rescoring)
+
+
+def apply_chain(
+    access: Sam3Access, image: DecodedImage, chain: Chain, settings: ChainDedupe, *, max_results: int
+) -> tuple[list[Applied], list[str]]:
+    """Every step's recipe on the image, optionally rescored by another recipe's head, merged per class (and
+    optionally across classes)."""
     items: list[Applied] = []
     warnings: list[str] = []
-    for step, recipe in zip(enabled, recipes, strict=True):
-        applied, more = apply_image(access, image, recipe, variant=variant, o=step.overrides)
+    for recipe, overrides in chain.steps:
+        applied, more = apply_image(access, image, recipe, o=overrides)
         items += applied
         warnings += more
-    if rescoring is not None and items:
+    if chain.rescoring is not None and items:
         try:
-            items = _rescore(access, image, items, rescoring)
+            items = _rescore(access, image, items, chain.rescoring)
         except TatorError:
             warnings.append("clip_head_unavailable")
     if settings.confidence != "sam_score" and items and not any(i.head_prob is not None for i in items):

@@ -9,7 +9,15 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from tator.agent_mining.apply import ChainStep, Overrides, Sam3Access, apply_chain, apply_image
+from tator.agent_mining.apply import (
+    ChainStep,
+    Overrides,
+    Sam3Access,
+    apply_chain,
+    apply_image,
+    check_chain,
+    check_recipe,
+)
 from tator.agent_mining.chain import Applied, ChainDedupe
 from tator.agent_mining.recipe import CascadeDedupe, CascadeStep
 from tator.api.clip_deps import ClipPlacesDep
@@ -113,9 +121,9 @@ def agent_apply_image(
     body: AgentApplyImageRequest, state: StateDep, images: ImagesDep, places: ClipPlacesDep
 ) -> AgentApplyResponse:
     """Run one mined recipe on an image (SAM3 seeds, visual expansion, de-dup, head filter)."""
+    recipe = check_recipe(body.sam_variant, body.recipe)
     image = images.resolve(body)
-    items, warnings = apply_image(_access(state, places), image, body.recipe, variant=body.sam_variant,
-                                  o=_overrides(body, body))  # fmt: skip
+    items, warnings = apply_image(_access(state, places), image, recipe, o=_overrides(body, body))
     return _respond(items, warnings, image, body.simplify_epsilon)
 
 
@@ -136,10 +144,8 @@ def agent_apply_image_chain(
         )  # fmt: skip
         for s in body.steps
     ]
+    chain = check_chain(body.sam_variant, steps, _unknown_recipe, body.dedupe.clip_head_recipe_id)
     image = images.resolve(body)
     settings = ChainDedupe(**body.dedupe.model_dump(exclude={"clip_head_recipe_id"}))
-    items, warnings = apply_chain(
-        _access(state, places), image, steps, settings, variant=body.sam_variant, lookup=_unknown_recipe,
-        max_results=body.max_results or 1000, head_recipe_id=body.dedupe.clip_head_recipe_id,
-    )  # fmt: skip
+    items, warnings = apply_chain(_access(state, places), image, chain, settings, max_results=body.max_results or 1000)
     return _respond(items, warnings, image, body.simplify_epsilon)
