@@ -80,6 +80,8 @@ def test_mined_recipes_reproduce_their_summary_and_the_cache_is_reused(
     started = sam_client.post("/agent_mining/jobs", json={"dataset_id": "shapes", "classes": [0, 1], **MINING})
     assert started.status_code == 200, started.text
     assert started.json()["job_id"].startswith("am_")
+    blocked = sam_client.post("/agent_mining/cache/purge")  # the job is still loading SAM3
+    assert (blocked.status_code, blocked.json()["detail"]) == (409, "agent_cache_purge_blocked_active_jobs")
     done = _wait(sam_client, started.json()["job_id"])
     assert done["status"] == "succeeded", done["error"]
     result = done["result"]
@@ -100,6 +102,9 @@ def test_mined_recipes_reproduce_their_summary_and_the_cache_is_reused(
     purged = sam_client.post("/agent_mining/cache/purge").json()
     assert purged["status"] == "ok" and purged["deleted_files"] == size["files"]
     assert sam_client.get("/agent_mining/cache_size").json()["files"] == 0
+    cancelled = sam_client.post("/agent_mining/jobs", json={"dataset_id": "shapes", **MINING}).json()["job_id"]
+    assert sam_client.post(f"/agent_mining/jobs/{cancelled}/cancel").json()["status"] in ("cancelling", "cancelled")
+    assert _wait(sam_client, cancelled)["status"] == "cancelled"
 
 
 def test_a_given_head_is_tuned_and_applied(sam_client: TestClient, shapes: SyntheticDataset) -> None:
