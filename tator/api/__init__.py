@@ -20,6 +20,7 @@ from tator.api import (
     yolo,
 )
 from tator.api.clip_routes import router as clip_router
+from tator.api.prepass_recipes import router as prepass_recipes_router
 from tator.api.qwen import router as qwen_router
 from tator.api.sam3 import concept as sam3_concept
 from tator.api.sam3 import interactive as sam_interactive
@@ -55,4 +56,5 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_train.router)
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
+    router.include_router(prepass_recipes_router)
     return router

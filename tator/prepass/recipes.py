@@ -42,7 +42,7 @@ MAX_LISTED = 5000
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _legacy_keys(value: Any) -> Iterator[str]:
