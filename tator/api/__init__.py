@@ -19,6 +19,8 @@ from tator.api import (
     system,
     yolo,
 )
+from tator.api.agent_mining_recipes import cascades_router as agent_cascades_router
+from tator.api.agent_mining_recipes import recipes_router as agent_recipes_router
 from tator.api.clip_routes import router as clip_router
 from tator.api.prepass_recipes import router as prepass_recipes_router
 from tator.api.qwen import router as qwen_router
@@ -57,4 +59,6 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
     router.include_router(prepass_recipes_router)
+    router.include_router(agent_recipes_router)
+    router.include_router(agent_cascades_router)
     return router
