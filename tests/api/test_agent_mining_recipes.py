@@ -162,12 +162,13 @@ def test_cascade_crud_and_bad_input(client: TestClient) -> None:
     assert saved["id"].startswith("ac_") and saved["dedupe"]["per_class_iou"] == 0.5
     assert client.get(f"/agent_mining/cascades/{saved['id']}").json()["steps"][0]["recipe_id"] == recipe_id
     assert [c["id"] for c in client.get("/agent_mining/cascades").json()] == [saved["id"]]
-    for overrides, code in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"steps": []}, "agent_cascade_invalid_schema"),
         ({"steps": [{"recipe_id": recipe_id, "enabled": False}]}, "agent_cascade_invalid_schema"),
         ({"steps": [{"recipe_id": "ar_00000000"}]}, "agent_cascade_recipe_missing"),
         ({"dedupe": {"cross_class_scope": "planet"}}, "agent_cascade_invalid_schema"),
-    ]:
+    ]
+    for overrides, code in cases:
         response = _cascade(client, recipe_id, **overrides)
         assert (response.status_code, response.json()["detail"]) == (400, code), overrides
     assert client.delete(f"/agent_mining/cascades/{saved['id']}").json()["deleted"] is True
