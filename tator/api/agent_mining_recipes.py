@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -59,6 +60,9 @@ from tator.storage.layout import Layout
 
 recipes_router = APIRouter(prefix="/agent_mining/recipes", tags=["agent_mining"])
 cascades_router = APIRouter(prefix="/agent_mining/cascades", tags=["agent_mining"])
+
+RecipeId = Annotated[str, PathParam(description="the mining recipe id (ar_ + 8 hex)")]
+CascadeId = Annotated[str, PathParam(description="the cascade id (ac_ + 8 hex)")]
 
 _RECIPE_IMPORT_ERRORS = (
     AgentRecipeImportFailed, AgentRecipeImportInvalidPath, AgentRecipeImportTooLarge, AgentRecipeImportManifestInvalid,
@@ -136,14 +140,14 @@ def get_recipes(
 
 
 @recipes_router.get("/{recipe_id}", responses=responses(AgentRecipeNotFound, AgentRecipePathInvalid))
-def get_recipe(recipe_id: str, layout: LayoutDep) -> dict[str, Any]:
+def get_recipe(recipe_id: RecipeId, layout: LayoutDep) -> dict[str, Any]:
     """One saved mining recipe."""
     return recipe_store(layout).get(recipe_id)
 
 
 @recipes_router.get("/{recipe_id}/export", response_class=FileResponse,
                     responses=responses(AgentRecipeNotFound, AgentRecipePathInvalid))  # fmt: skip
-def export_recipe_zip(recipe_id: str, layout: LayoutDep) -> FileResponse:
+def export_recipe_zip(recipe_id: RecipeId, layout: LayoutDep) -> FileResponse:
     """Download the recipe as a zip: manifest.json, recipe.json, clip_head/head.npz, crops/."""
     return zip_download(export_recipe(layout, recipe_id), f"agent_recipe_{recipe_id}.zip")
 
@@ -157,7 +161,7 @@ async def import_recipe_zip(request: Request, layout: LayoutDep, settings: Setti
 
 @recipes_router.delete("/{recipe_id}", response_model=AgentRecipeDeleted,
                        responses=responses(AgentRecipeNotFound, AgentRecipePathInvalid))  # fmt: skip
-def delete_recipe(recipe_id: str, layout: LayoutDep) -> AgentRecipeDeleted:
+def delete_recipe(recipe_id: RecipeId, layout: LayoutDep) -> AgentRecipeDeleted:
     """Delete a saved mining recipe (and its embedded head and crops)."""
     recipe_store(layout).delete(recipe_id)
     return AgentRecipeDeleted(id=recipe_id, deleted=True)
@@ -176,14 +180,14 @@ def get_cascades(layout: LayoutDep) -> list[dict[str, Any]]:
 
 
 @cascades_router.get("/{cascade_id}", responses=responses(AgentCascadeNotFound, AgentCascadePathInvalid))
-def get_cascade(cascade_id: str, layout: LayoutDep) -> dict[str, Any]:
+def get_cascade(cascade_id: CascadeId, layout: LayoutDep) -> dict[str, Any]:
     """One saved cascade."""
     return cascade_store(layout).get(cascade_id)
 
 
 @cascades_router.get("/{cascade_id}/export", response_class=FileResponse,
                      responses=responses(AgentCascadeNotFound, AgentCascadePathInvalid))  # fmt: skip
-def export_cascade_zip(cascade_id: str, layout: LayoutDep) -> FileResponse:
+def export_cascade_zip(cascade_id: CascadeId, layout: LayoutDep) -> FileResponse:
     """Download the cascade as a zip: manifest.json, cascade.json and every recipe it names."""
     return zip_download(export_cascade(layout, cascade_id), f"agent_cascade_{cascade_id}.zip")
 
@@ -197,7 +201,7 @@ async def import_cascade_zip(request: Request, layout: LayoutDep, settings: Sett
 
 @cascades_router.delete("/{cascade_id}", response_model=AgentRecipeDeleted,
                         responses=responses(AgentCascadeNotFound, AgentCascadePathInvalid))  # fmt: skip
-def delete_cascade(cascade_id: str, layout: LayoutDep) -> AgentRecipeDeleted:
+def delete_cascade(cascade_id: CascadeId, layout: LayoutDep) -> AgentRecipeDeleted:
     """Delete a saved cascade (the recipes it names stay)."""
     cascade_store(layout).delete(cascade_id)
     return AgentRecipeDeleted(id=cascade_id, deleted=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +45,8 @@ from tator.prepass.recipes_bundle import export_recipe, import_recipe
 from tator.storage.layout import Layout
 
 router = APIRouter(prefix="/prepass/recipes", tags=["prepass"])
+
+RecipeId = Annotated[str, PathParam(description="the prepass recipe id (one safe path component)")]
 
 _IMPORT_ERRORS = (
     PrepassRecipeArchiveInvalid, PrepassRecipeArchivePathTraversal, PrepassRecipeArchiveTooLarge,
@@ -133,7 +136,7 @@ def list_recipes(store: StoreDep) -> list[PrepassRecipeSummary]:
 
 @router.get("/{recipe_id}", response_model=PrepassRecipeResponse,
             responses=responses(PrepassRecipeNotFound, PrepassRecipePathInvalid))  # fmt: skip
-def get_recipe(recipe_id: str, store: StoreDep) -> dict[str, Any]:
+def get_recipe(recipe_id: RecipeId, store: StoreDep) -> dict[str, Any]:
     """One saved prepass recipe."""
     return store.get(recipe_id)
 
@@ -149,7 +152,7 @@ def save_recipe(body: PrepassRecipeRequest, store: StoreDep) -> dict[str, Any]:
 
 @router.delete("/{recipe_id}", response_model=PrepassRecipeDeleted,
                responses=responses(PrepassRecipeNotFound, PrepassRecipePathInvalid))  # fmt: skip
-def delete_recipe(recipe_id: str, store: StoreDep) -> PrepassRecipeDeleted:
+def delete_recipe(recipe_id: RecipeId, store: StoreDep) -> PrepassRecipeDeleted:
     """Delete a prepass recipe and the assets its import installed in its folder."""
     store.delete(recipe_id)
     return PrepassRecipeDeleted(status="deleted", id=recipe_id)
@@ -158,7 +161,7 @@ def delete_recipe(recipe_id: str, store: StoreDep) -> PrepassRecipeDeleted:
 @router.post("/{recipe_id}/export", response_class=FileResponse,
              responses=responses(PrepassRecipeNotFound, PrepassRecipePathInvalid, ClassifierPathNotAllowed,
                                  ClassifierExtensionNotAllowed, PathOutsideDataDir))  # fmt: skip
-def export(recipe_id: str, store: StoreDep, layout: LayoutDep) -> FileResponse:
+def export(recipe_id: RecipeId, store: StoreDep, layout: LayoutDep) -> FileResponse:
     """Download the recipe as a zip: manifest.json (size + sha256 of every asset) and its assets."""
     path, _manifest = export_recipe(store, layout, recipe_id)
     return zip_download(path, f"prepass_recipe_{recipe_id}.zip")
