@@ -44,6 +44,8 @@ def test_bad_recipes_get_stable_codes(client: TestClient) -> None:
     cases = [
         ({"name": "r", "config": [1, 2]}, 400, "prepass_recipe_invalid_config"),
         ({"name": "r", "config": "x"}, 400, "prepass_recipe_invalid_config"),
+        ({"name": "r", "config": {"dedupe_iou": 5}}, 400, "prepass_recipe_invalid_config"),  # a known knob, bad
+        ({"name": "r", "config": {"fusion_mode": "vote"}}, 400, "prepass_recipe_invalid_config"),
         ({"name": "r", "config": {"dedupe": {"cross_iou": 0.5}}}, 400, "prepass_recipe_legacy_cross_iou_unsupported"),
         ({"name": "r", "config": {}, "recipe_id": ".hidden"}, 400, "prepass_recipe_path_invalid"),
         ({"config": {}}, 422, None),
