@@ -191,3 +191,15 @@ def test_cascade_export_import_brings_its_recipes(client: TestClient) -> None:
     response = client.post("/agent_mining/cascades/import", files=_zip_file(bad))
     assert response.status_code == 400 and response.json()["detail"].startswith("agent_cascade_import_")
     assert len(client.get("/agent_mining/recipes").json()) == 2
+
+
+@pytest.mark.usefixtures("uploads")
+def test_cascade_archive_naming_a_recipe_outside_is_refused(client: TestClient, tmp_path: Path) -> None:
+    record = {"label": "c", "steps": [{"recipe_id": "../../../classifiers"}], "dedupe": {}}
+    write_bundle(tmp_path / "c.zip", kind="agent_cascade", name="c",
+                 files=[BundleFile("cascade.json", "cascade", json.dumps(record).encode())])  # fmt: skip
+    response = client.post("/agent_mining/cascades/import", files=_zip_file((tmp_path / "c.zip").read_bytes()))
+    assert (response.status_code, response.json()["detail"]) == (400, "agent_cascade_import_invalid_path")
+    wrong_kind = client.post("/agent_mining/recipes/import", files=_zip_file((tmp_path / "c.zip").read_bytes()))
+    assert (wrong_kind.status_code, wrong_kind.json()["detail"]) == (400, "agent_recipe_import_manifest_invalid")
+    assert client.get("/agent_mining/cascades").json() == [] and client.get("/agent_mining/recipes").json() == []
