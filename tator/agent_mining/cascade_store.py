@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tator.agent_mining.recipe import Cascade
 from tator.agent_mining.recipe_records import RecordStore, now_iso
 from tator.agent_mining.recipe_store import recipe_store
+from tator.bundles.manifest import first_problem
 from tator.errors import (
     AgentCascadeInvalidSchema,
     AgentCascadeNotFound,
@@ -42,10 +43,9 @@ def parse_cascade(value: object) -> Cascade:
     try:
         return Cascade.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where, problem = first_problem(exc)
         raise AgentCascadeInvalidSchema(
-            f"cascade does not match the schema at {where or 'top'}: {first['msg']}", field=where[:200]
+            f"cascade does not match the schema at {where or 'top'}: {problem}", field=where
         ) from exc
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from tator.agent_mining.recipe import MiningRecipe
 from tator.agent_mining.recipe_records import RecordStore, now_iso
+from tator.bundles.manifest import first_problem
 from tator.clip.head import load_head
 from tator.clip.library import resolve_classifier
 from tator.datasets.catalog import find_dataset
@@ -54,10 +55,9 @@ def parse_recipe(value: object) -> MiningRecipe:
     try:
         return MiningRecipe.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where, problem = first_problem(exc)
         raise AgentRecipeInvalidSchema(
-            f"recipe does not match the schema at {where or 'top'}: {first['msg']}", field=where[:200]
+            f"recipe does not match the schema at {where or 'top'}: {problem}", field=where
         ) from exc
 
 

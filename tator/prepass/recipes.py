@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tator.bundles.install import staging_path
+from tator.bundles.manifest import first_problem
 from tator.errors import (
     InvalidId,
     PathOutsideDataDir,
@@ -67,9 +68,8 @@ def _check_known_knobs(config: dict[str, Any]) -> None:
     try:
         PrepassConfig.model_validate(known)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PrepassRecipeInvalidConfig(f"config.{where}: {first['msg']}", field=where[:200]) from exc
+        where, problem = first_problem(exc)
+        raise PrepassRecipeInvalidConfig(f"config.{where}: {problem}", field=where) from exc
 
 
 def check_config(config: object) -> dict[str, Any]:
