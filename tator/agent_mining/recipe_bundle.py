@@ -143,7 +143,7 @@ def import_recipe(layout: Layout, archive: Path, limits: BundleLimits) -> dict[s
     except BaseException:
         remove_tree(staging)
         raise
-    log.info("agent_recipe.imported id=%s renamed=%s", record_id, renamed is not None)
+    log.info("agent_recipe.imported id=%s renamed=%s", stored["id"], renamed is not None)
     return stored
 
 
@@ -181,7 +181,7 @@ def import_cascade(layout: Layout, archive: Path, limits: BundleLimits) -> dict[
         for folder in installed:
             remove_tree(folder)
         raise
-    log.info("agent_cascade.imported id=%s recipes=%d", record_id, len(installed))
+    log.info("agent_cascade.imported id=%s recipes=%d", stored["id"], len(installed))
     return {**stored, "recipe_id_map": mapping}
 
 
@@ -193,7 +193,7 @@ def _install_recipes(
     for old_id, folder in staged.items():
         record = checked[old_id]
         record_id, label, renamed = _identity(recipes, old_id, record["label"], recipes.labels())
-        recipes.install(folder, _finish(record, record_id, label, renamed))
-        installed.append(recipes.folder(record_id))
-        mapping[old_id] = record_id
+        stored = recipes.install(folder, _finish(record, record_id, label, renamed))
+        installed.append(recipes.folder(stored["id"]))
+        mapping[old_id] = stored["id"]
     return mapping

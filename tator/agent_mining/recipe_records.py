@@ -95,10 +95,19 @@ class RecordStore:
         return staging_path(self.root)
 
     def install(self, staging: Path, record: dict[str, Any]) -> dict[str, Any]:
-        """Write `record` into `staging`, then rename it to the record's folder (which must not exist)."""
-        atomic_write_json(staging / self.record_name, record)
-        staging.rename(self.folder(record["id"]))
-        return record
+        """Write `record` into `staging`, then rename it to the record's folder; when a concurrent request
+        took that id meanwhile, the record gets a fresh one. Returns the record as stored."""
+        for _attempt in range(4):
+            atomic_write_json(staging / self.record_name, record)
+            target = self.folder(record["id"])
+            try:
+                staging.rename(target)
+                return record
+            except OSError:
+                if not target.exists():
+                    raise
+            record = {**record, "id": self.new_id()}
+        raise OSError(f"no free id found for {self.prefix} records")
 
     def create(self, record: dict[str, Any]) -> dict[str, Any]:
         """Store a record with no assets (through a staging folder, like an import)."""

@@ -230,8 +230,7 @@ def import_recipe(
             name=record["name"], config=config, recipe_id=record["id"], description=str(meta.get("description") or ""),
             glossary=meta.get("glossary") if isinstance(meta.get("glossary"), str) else None, extra=extra,
         )  # fmt: skip
-        atomic_write_json(staging / META_NAME, saved)
-        staging.rename(store.folder(record["id"]))  # one rename: the recipe appears whole or not at all
+        saved = _install(store, staging, saved)
     except BaseException:
         remove_tree(staging)
         if installed_head is not None:
@@ -239,6 +238,26 @@ def import_recipe(
         raise
     log.info("prepass_recipe.imported id=%s warnings=%d", saved["id"], len(warnings))
     return saved, warnings
+
+
+def _install(store: PrepassRecipeStore, staging: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """One rename: the recipe appears whole or not at all; a concurrent import that took the id meanwhile
+    makes this one take a fresh id."""
+    for _attempt in range(4):
+        atomic_write_json(staging / META_NAME, record)
+        target = store.folder(record["id"])
+        try:
+            staging.rename(target)
+            return record
+        except OSError:
+            if not target.exists():
+                raise
+        fresh = uuid.uuid4().hex
+        config = dict(record["config"])
+        if isinstance(config.get("calibrator_dir"), str):
+            config["calibrator_dir"] = config["calibrator_dir"].replace(f"/{record['id']}/", f"/{fresh}/", 1)
+        record = {**record, "id": fresh, "config": config}
+    raise OSError("no free recipe id found")
 
 
 def _new_identity(store: PrepassRecipeStore, meta: dict[str, Any]) -> tuple[dict[str, str], str | None]:
