@@ -9,7 +9,9 @@ folder, rewriting the config to point at them; a name already taken gets " (1)",
 
 Config keys that name assets (until the prepass request model lands, the one list of them):
 `classifier_id`/`classifier_path` (relative to the classifiers folder), `yolo_run_id`, `rfdetr_run_id`,
-`calibrator_dir` (relative to the data folder) or `calibration_job_id`, and `dataset_id` (for the labelmap).
+`calibrator_dir` (relative to the uploads folder) or `calibration_job_id` (its `calibrator/` folder), and
+`dataset_id` (for the labelmap). An imported calibrator is installed in the recipe folder and named by
+`calibrator_dir` (`prepass_recipes/<id>/assets/calibrator`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ DETECTOR_KEYS = {"yolo_run_id": ("yolo_run", "yolo_runs"), "rfdetr_run_id": ("rf
 WEIGHTS_NAME = "best.pt"
 CALIBRATOR_ASSET_DIR = "assets/calibrator"
 MAX_CALIBRATOR_FILES = 256
+JOB_CALIBRATOR_DIR = "calibrator"  # where a calibration job leaves its calibrator (calibration_jobs/<id>/calibrator)
 
 
 @dataclass
@@ -104,7 +107,7 @@ def _calibrator_dir(layout: Layout, config: dict[str, Any]) -> Path | None:
     if isinstance(value, str) and value:
         return layout.guard.relative(value)
     if isinstance(job_id, str) and job_id:
-        return layout.guard_for("calibration_jobs").child(job_id)
+        return layout.guard_for("calibration_jobs").child(job_id) / JOB_CALIBRATOR_DIR
     return None
 
 

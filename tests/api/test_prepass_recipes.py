@@ -64,7 +64,7 @@ def _assets(settings: Settings) -> dict[str, Any]:
     head = build_head(["cat", "dog"], [(np.eye(2, 4, dtype=np.float32), np.zeros(2, np.float32))])
     (uploads / "classifiers").mkdir(parents=True, exist_ok=True)
     save_head(head, uploads / "classifiers" / "head.npz")
-    cal = uploads / "calibration_jobs" / "cal1"
+    cal = uploads / "calibration_jobs" / "cal1" / "calibrator"
     cal.mkdir(parents=True)
     (cal / "thresholds.json").write_text(json.dumps({"cat": 0.4}))
     (cal / "model.ubj").write_bytes(b"{i\x01}")

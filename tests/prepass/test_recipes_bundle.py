@@ -17,8 +17,8 @@ LIMITS = BundleLimits(max_archive_bytes=1 << 20, max_total_bytes=1 << 20, max_en
 def test_concurrent_imports_of_one_archive_never_collide(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "uploads", tmp_path / "logs")
     store = PrepassRecipeStore(layout.root("prepass_recipes"))
-    cal = layout.root("calibration_jobs") / "cal1"
-    cal.mkdir()
+    cal = layout.root("calibration_jobs") / "cal1" / "calibrator"
+    cal.mkdir(parents=True)
     (cal / "thresholds.json").write_text(json.dumps({"cat": 0.5}))
     original = store.save(store.build(name="edr", config={"calibration_job_id": "cal1"}))
     archive, _ = export_recipe(store, layout, original["id"])
@@ -37,8 +37,8 @@ def test_concurrent_imports_of_one_archive_never_collide(tmp_path: Path) -> None
 def test_an_id_taken_between_check_and_rename_gets_a_fresh_one(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "uploads", tmp_path / "logs")
     store = PrepassRecipeStore(layout.root("prepass_recipes"))
-    cal = layout.root("calibration_jobs") / "cal1"
-    cal.mkdir()
+    cal = layout.root("calibration_jobs") / "cal1" / "calibrator"
+    cal.mkdir(parents=True)
     (cal / "thresholds.json").write_text("{}")
     original = store.save(store.build(name="edr", config={"calibration_job_id": "cal1"}))
     archive, _ = export_recipe(store, layout, original["id"])
