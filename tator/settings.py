@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     decode_pixel_budget: int = Field(default=200_000_000, ge=1)  # pixels being decoded at once, all requests
     decode_wait_s: float = Field(default=30.0, ge=0)  # then 503 decode_busy
 
+    # Recipe and cascade bundles (issues 12, 13): one zip, checked whole before anything is installed.
+    bundle_max_bytes: int = Field(default=2048 * MiB, ge=1)  # the archive as uploaded
+    bundle_max_extracted_bytes: int = Field(default=4096 * MiB, ge=1)  # all members together
+    bundle_max_entry_bytes: int = Field(default=1024 * MiB, ge=1)  # one member
+    bundle_max_members: int = Field(default=20_000, ge=2)
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

@@ -30,6 +30,7 @@ from tator.bundles.manifest import (
     BundleLimits,
     BundleReference,
     Manifest,
+    first_problem,
 )
 from tator.datasets import zipsafe
 from tator.errors import (
@@ -148,9 +149,8 @@ def _read_manifest(zf: zipfile.ZipFile, member: zipsafe.Member | None, kind: str
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise errors.manifest(f"{MANIFEST_NAME} is malformed at {where}: {first['msg']}", field=where[:200]) from exc
+        where, problem = first_problem(exc)
+        raise errors.manifest(f"{MANIFEST_NAME} is malformed at {where}: {problem}", field=where) from exc
     if manifest.kind != kind:
         raise errors.manifest(f"this archive holds a {manifest.kind[:64]!r}, not a {kind!r}", kind=manifest.kind[:64])
     return manifest

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tator.errors import TatorError
 
@@ -82,3 +82,9 @@ class BundleLimits:
     max_entry_bytes: int
     max_members: int
     max_image_pixels: int = 64_000_000  # crops and other images inside
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """(dotted field path, message) of a validation error's first problem, for a one-line 400 message."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"])[:200], str(first["msg"])

@@ -2,7 +2,8 @@
 
 A recipe is `{id, schema_version, name, description, config, glossary, created_at, updated_at}`; `config` is the
 prepass settings object. Saving is an upsert: a new id is a uuid hex, an existing id keeps its `created_at`.
-The legacy `cross_iou` key is refused (its meaning changed; the dedupe settings replace it). Ids are one safe
+The legacy `cross_iou` key is refused (its meaning changed; the dedupe settings replace it), and keys that
+are prepass settings (`tator.prepass.config.PrepassConfig`) must hold valid values. Ids are one safe
 path component (`prepass_recipe_path_invalid` otherwise, never rewritten) and symlinked recipe folders are
 refused. Every write is atomic (temp file + rename); a delete renames the folder aside, then removes it.
 """
@@ -19,7 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from tator.bundles.install import staging_path
+from tator.bundles.manifest import first_problem
 from tator.errors import (
     InvalidId,
     PathOutsideDataDir,
@@ -28,6 +32,7 @@ from tator.errors import (
     PrepassRecipeNotFound,
     PrepassRecipePathInvalid,
 )
+from tator.prepass.config import PrepassConfig
 from tator.storage.files import atomic_write_json
 from tator.storage.paths import PathGuard, check_id
 
@@ -42,7 +47,7 @@ MAX_LISTED = 5000
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _legacy_keys(value: Any) -> Iterator[str]:
@@ -56,6 +61,17 @@ def _legacy_keys(value: Any) -> Iterator[str]:
             yield from _legacy_keys(child)
 
 
+def _check_known_knobs(config: dict[str, Any]) -> None:
+    """The keys that are prepass settings must be valid ones (types, ranges); other keys (asset references,
+    settings of the existing frontend this server does not use) are kept as given."""
+    known = {key: value for key, value in config.items() if key in PrepassConfig.model_fields}
+    try:
+        PrepassConfig.model_validate(known)
+    except ValidationError as exc:
+        where, problem = first_problem(exc)
+        raise PrepassRecipeInvalidConfig(f"config.{where}: {problem}", field=where) from exc
+
+
 def check_config(config: object) -> dict[str, Any]:
     """The config if it is a JSON object without legacy keys (anywhere in it), of bounded size."""
     if not isinstance(config, dict):
@@ -65,6 +81,7 @@ def check_config(config: object) -> dict[str, Any]:
         raise PrepassRecipeLegacyCrossIouUnsupported(
             f"config key {legacy!r} is no longer supported; set the dedupe IoU settings instead", key=legacy
         )
+    _check_known_knobs(config)
     try:
         size = len(json.dumps(config))
     except (TypeError, ValueError) as exc:

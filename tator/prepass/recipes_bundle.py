@@ -9,7 +9,9 @@ folder, rewriting the config to point at them; a name already taken gets " (1)",
 
 Config keys that name assets (until the prepass request model lands, the one list of them):
 `classifier_id`/`classifier_path` (relative to the classifiers folder), `yolo_run_id`, `rfdetr_run_id`,
-`calibrator_dir` (relative to the data folder) or `calibration_job_id`, and `dataset_id` (for the labelmap).
+`calibrator_dir` (relative to the uploads folder) or `calibration_job_id` (its `calibrator/` folder), and
+`dataset_id` (for the labelmap). An imported calibrator is installed in the recipe folder and named by
+`calibrator_dir` (`prepass_recipes/<id>/assets/calibrator`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ DETECTOR_KEYS = {"yolo_run_id": ("yolo_run", "yolo_runs"), "rfdetr_run_id": ("rf
 WEIGHTS_NAME = "best.pt"
 CALIBRATOR_ASSET_DIR = "assets/calibrator"
 MAX_CALIBRATOR_FILES = 256
+JOB_CALIBRATOR_DIR = "calibrator"  # where a calibration job leaves its calibrator (calibration_jobs/<id>/calibrator)
 
 
 @dataclass
@@ -104,7 +107,7 @@ def _calibrator_dir(layout: Layout, config: dict[str, Any]) -> Path | None:
     if isinstance(value, str) and value:
         return layout.guard.relative(value)
     if isinstance(job_id, str) and job_id:
-        return layout.guard_for("calibration_jobs").child(job_id)
+        return layout.guard_for("calibration_jobs").child(job_id) / JOB_CALIBRATOR_DIR
     return None
 
 
@@ -230,8 +233,7 @@ def import_recipe(
             name=record["name"], config=config, recipe_id=record["id"], description=str(meta.get("description") or ""),
             glossary=meta.get("glossary") if isinstance(meta.get("glossary"), str) else None, extra=extra,
         )  # fmt: skip
-        atomic_write_json(staging / META_NAME, saved)
-        staging.rename(store.folder(record["id"]))  # one rename: the recipe appears whole or not at all
+        saved = _install(store, staging, saved)
     except BaseException:
         remove_tree(staging)
         if installed_head is not None:
@@ -239,6 +241,26 @@ def import_recipe(
         raise
     log.info("prepass_recipe.imported id=%s warnings=%d", saved["id"], len(warnings))
     return saved, warnings
+
+
+def _install(store: PrepassRecipeStore, staging: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """One rename: the recipe appears whole or not at all; a concurrent import that took the id meanwhile
+    makes this one take a fresh id."""
+    for _attempt in range(4):
+        atomic_write_json(staging / META_NAME, record)
+        target = store.folder(record["id"])
+        try:
+            staging.rename(target)
+            return record
+        except OSError:
+            if not target.exists():
+                raise
+        fresh = uuid.uuid4().hex
+        config = dict(record["config"])
+        if isinstance(config.get("calibrator_dir"), str):
+            config["calibrator_dir"] = config["calibrator_dir"].replace(f"/{record['id']}/", f"/{fresh}/", 1)
+        record = {**record, "id": fresh, "config": config}
+    raise OSError("no free recipe id found")
 
 
 def _new_identity(store: PrepassRecipeStore, meta: dict[str, Any]) -> tuple[dict[str, str], str | None]:
