@@ -7,25 +7,25 @@ head's own metadata resolved on this server, never from the recipe. Boxes are pi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from pydantic import ValidationError
 
 from tator.agent_mining.chain import Applied, ChainDedupe, merge
 from tator.agent_mining.engines import HandleEngine
 from tator.agent_mining.execute import Found, run_recipe
 from tator.agent_mining.heads import class_index, keep, margins, probabilities
 from tator.agent_mining.recipe import HeadFilter, MiningParams, MiningRecipe
+from tator.agent_mining.recipe_store import load_recipe, parse_recipe
 from tator.clip.active import ClipPlaces, head_backbone
 from tator.clip.embed import DEFAULT_PADDING
 from tator.clip.head import ClassifierHead, load_head
 from tator.clip.library import resolve_classifier
 from tator.errors import (
     AgentApplyRequiresSam3,
-    AgentRecipeInvalidSchema,
     RecipeRequired,
     StepsRequired,
     TatorError,
@@ -36,6 +36,7 @@ from tator.runtime.registry import ModelRegistry
 from tator.sam3.concept import vision_features
 from tator.sam3.interactive import SamRuntime
 from tator.sam3.predictor import tensor_bytes
+from tator.storage.layout import Layout
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,18 @@ class Overrides:
     cross_class: bool = True
 
 
-def parse_recipe(raw: Mapping[str, Any] | None) -> MiningRecipe:
-    """A `sam3_steps` recipe (or a saved recipe wrapping one under `recipe`); refused when empty or invalid."""
+@dataclass(frozen=True)
+class Resolved:
+    """A recipe ready to run, and the head file a saved recipe carries (None: its classifier_path in the store)."""
+
+    recipe: MiningRecipe
+    head_path: Path | None = None
+
+
+def _from_client(raw: Mapping[str, Any] | None) -> MiningRecipe:
     if not raw:
         raise RecipeRequired("recipe must be a non-empty object")
-    body = raw["recipe"] if isinstance(raw.get("recipe"), Mapping) else raw
-    try:
-        return MiningRecipe.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise AgentRecipeInvalidSchema(f"the recipe is invalid at {where or 'top'}: {first['msg']}") from exc
+    return parse_recipe(raw["recipe"] if isinstance(raw.get("recipe"), Mapping) else raw)
 
 
 def _params(recipe: MiningRecipe, o: Overrides) -> MiningParams:
@@ -79,7 +81,9 @@ def _params(recipe: MiningRecipe, o: Overrides) -> MiningParams:
     return recipe.params.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
-def _head(access: Sam3Access, clip_head: HeadFilter) -> ClassifierHead:
+def _head(access: Sam3Access, clip_head: HeadFilter, head_path: Path | None) -> ClassifierHead:
+    if head_path is not None:
+        return load_head(head_path)
     return load_head(resolve_classifier(access.places.classifiers, clip_head.classifier_path))
 
 
@@ -93,15 +97,16 @@ def head_scores(access: Sam3Access, head: ClassifierHead, image: DecodedImage, f
 
 
 def _gate(
-    access: Sam3Access, image: DecodedImage, recipe: MiningRecipe, found: list[Found], o: Overrides
+    access: Sam3Access, image: DecodedImage, resolved: Resolved, found: list[Found], o: Overrides
 ) -> tuple[list[Applied], list[str]]:
+    recipe = resolved.recipe
     class_id = o.class_id if o.class_id is not None else recipe.class_id
     class_name = o.class_name if o.class_name is not None else recipe.class_name
     plain = [Applied(f, class_id, class_name, group=o.group, cross_class=o.cross_class) for f in found]
     if recipe.clip_head is None:
         return plain, []
     try:
-        head = _head(access, recipe.clip_head)
+        head = _head(access, recipe.clip_head, resolved.head_path)
         index = class_index(head, recipe.class_name or "")
         proba = head_scores(access, head, image, found) if index is not None else None
     except TatorError:
@@ -118,17 +123,18 @@ def _gate(
     return out, []
 
 
-def check_recipe(variant: str, raw: MiningRecipe | Mapping[str, Any] | None) -> MiningRecipe:
+def check_recipe(variant: str, raw: MiningRecipe | Mapping[str, Any] | None) -> Resolved:
     """Refuse a request that cannot run (before its image is decoded)."""
     if variant != "sam3":
         raise AgentApplyRequiresSam3("recipes run on SAM3: send sam_variant 'sam3'", sam_variant=variant[:32])
-    return raw if isinstance(raw, MiningRecipe) else parse_recipe(raw)
+    return Resolved(raw if isinstance(raw, MiningRecipe) else _from_client(raw))
 
 
 def apply_image(
-    access: Sam3Access, image: DecodedImage, recipe: MiningRecipe, *, o: Overrides
+    access: Sam3Access, image: DecodedImage, resolved: Resolved, *, o: Overrides
 ) -> tuple[list[Applied], list[str]]:
     """One recipe (see `check_recipe`) on one image: its detections (best first) and warnings."""
+    recipe = resolved.recipe
     params = _params(recipe, o)
     with access.registry.use(access.spec) as handle:
         features, _ = access.runtime.cache.get_or_compute(
@@ -138,7 +144,7 @@ def apply_image(
         )
         engine = HandleEngine(handle, features, image.width, image.height, params)
         found = run_recipe(engine, recipe.steps, params)
-    applied, warnings = _gate(access, image, recipe, found, o)
+    applied, warnings = _gate(access, image, resolved, found, o)
     if o.class_id is not None or o.class_name is not None:
         warnings.append("class_override_used")
     return applied, warnings
@@ -152,14 +158,16 @@ class ChainStep:
     enabled: bool = True
 
 
-Lookup = Callable[[str], Mapping[str, Any]]  # a saved recipe's id -> the saved recipe
+def _saved(layout: Layout, recipe_id: str) -> Resolved:
+    stored = load_recipe(layout, recipe_id)
+    return Resolved(stored.recipe, stored.head_path)
 
 
-def _rescore(access: Sam3Access, image: DecodedImage, items: list[Applied], recipe: MiningRecipe) -> list[Applied]:
-    """Head probability and margin of each detection's class under the head of `recipe`."""
-    if recipe.clip_head is None:
+def _rescore(access: Sam3Access, image: DecodedImage, items: list[Applied], resolved: Resolved) -> list[Applied]:
+    """Head probability and margin of each detection's class under the head of a saved recipe."""
+    if resolved.recipe.clip_head is None and resolved.head_path is None:
         return items
-    head = _head(access, recipe.clip_head)
+    head = _head(access, resolved.recipe.clip_head or HeadFilter(), resolved.head_path)
     proba = head_scores(access, head, image, [i.found for i in items])
     out = []
     for n, item in enumerate(items):
@@ -176,17 +184,19 @@ def _rescore(access: Sam3Access, image: DecodedImage, items: list[Applied], reci
 class Chain:
     """A cascade resolved to recipes, ready to run."""
 
-    steps: list[tuple[MiningRecipe, Overrides]]
-    rescoring: MiningRecipe | None
+    steps: list[tuple[Resolved, Overrides]]
+    rescoring: Resolved | None
 
 
-def check_chain(variant: str, steps: Sequence[ChainStep], lookup: Lookup, head_recipe_id: str | None) -> Chain:
+def check_chain(layout: Layout, variant: str, steps: Sequence[ChainStep], head_recipe_id: str | None) -> Chain:
     """Resolve every enabled step's recipe (and the rescoring one); refuse before the image is decoded."""
     enabled = [s for s in steps if s.enabled]
     if not enabled:
         raise StepsRequired("apply_image_chain needs at least one enabled step")
-    recipes = [check_recipe(variant, s.recipe if s.recipe is not None else lookup(s.recipe_id or "")) for s in enabled]
-    rescoring = parse_recipe(lookup(head_recipe_id)) if head_recipe_id else None
+    if variant != "sam3":
+        raise AgentApplyRequiresSam3("recipes run on SAM3: send sam_variant 'sam3'", sam_variant=variant[:32])
+    recipes = [Resolved(s.recipe) if s.recipe is not None else _saved(layout, s.recipe_id or "") for s in enabled]
+    rescoring = _saved(layout, head_recipe_id) if head_recipe_id else None
     return Chain([(r, s.overrides) for r, s in zip(recipes, enabled, strict=True)], rescoring)
 
 

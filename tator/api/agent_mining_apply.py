@@ -27,8 +27,10 @@ from tator.api.sam3.concept import IMAGE_ERRORS
 from tator.api.sam3.concept_schemas import Sam3Detection, Sam3PromptResponse
 from tator.errors import (
     AgentApplyRequiresSam3,
+    AgentRecipeEmpty,
     AgentRecipeInvalidSchema,
     AgentRecipeNotFound,
+    AgentRecipePathInvalid,
     RecipeRequired,
     StepsRequired,
 )
@@ -76,7 +78,7 @@ class AgentApplyResponse(Sam3PromptResponse):
     detections: list[AgentDetection]  # type: ignore[assignment]
 
 
-ERRORS = (*IMAGE_ERRORS, AgentApplyRequiresSam3, RecipeRequired, AgentRecipeInvalidSchema)
+ERRORS = (*IMAGE_ERRORS, AgentApplyRequiresSam3, RecipeRequired, AgentRecipeEmpty, AgentRecipeInvalidSchema)
 
 
 def _access(state: AppState, places: Any) -> Sam3Access:
@@ -112,10 +114,6 @@ def _respond(items: list[Applied], warnings: list[str], image: DecodedImage, eps
                               masks=[d.mask for d in detections])  # fmt: skip
 
 
-def _unknown_recipe(recipe_id: str) -> dict[str, Any]:
-    raise AgentRecipeNotFound(f"no saved recipe {recipe_id!r}", recipe_id=recipe_id[:64])
-
-
 @router.post("/apply_image", response_model=AgentApplyResponse, responses=responses(*ERRORS))
 def agent_apply_image(
     body: AgentApplyImageRequest, state: StateDep, images: ImagesDep, places: ClipPlacesDep
@@ -127,7 +125,7 @@ def agent_apply_image(
     return _respond(items, warnings, image, body.simplify_epsilon)
 
 
-CHAIN_ERRORS = (*ERRORS, StepsRequired, AgentRecipeNotFound)
+CHAIN_ERRORS = (*ERRORS, StepsRequired, AgentRecipeNotFound, AgentRecipePathInvalid)
 
 
 @router.post("/apply_image_chain", response_model=AgentApplyResponse, responses=responses(*CHAIN_ERRORS))
@@ -144,7 +142,7 @@ def agent_apply_image_chain(
         )  # fmt: skip
         for s in body.steps
     ]
-    chain = check_chain(body.sam_variant, steps, _unknown_recipe, body.dedupe.clip_head_recipe_id)
+    chain = check_chain(state.layout, body.sam_variant, steps, body.dedupe.clip_head_recipe_id)
     image = images.resolve(body)
     settings = ChainDedupe(**body.dedupe.model_dump(exclude={"clip_head_recipe_id"}))
     items, warnings = apply_chain(_access(state, places), image, chain, settings, max_results=body.max_results or 1000)

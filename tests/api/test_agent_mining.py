@@ -120,6 +120,15 @@ def test_a_given_head_is_tuned_and_applied(sam_client: TestClient, shapes: Synth
     head = entry["recipe"]["clip_head"]
     assert entry["head_filter"] is True and head["classifier_path"] == "shapes.npz" and head["auto_tuned"] is True
     _reproduces(sam_client, shapes, entry, MINING["iou_threshold"])
+    saved = sam_client.post("/agent_mining/recipes", json={"dataset_id": "shapes", "class_id": 0, "label": "mined",
+                                                           "recipe": entry["recipe"]})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    row = entry["recipe"]["summary"]["per_image"][0]
+    image = _b64(next(i.path for i in shapes.images if i.key == row["image"]))
+    chained = sam_client.post("/agent_mining/apply_image_chain",
+                              json={"image_base64": image, "steps": [{"recipe_id": saved.json()["id"]}]})  # fmt: skip
+    assert chained.status_code == 200, chained.text
+    assert len(chained.json()["detections"]) == row["detections"]  # the saved copy of the head filters alike
 
 
 def test_refusals_queue_nothing(sam_client: TestClient, shapes: SyntheticDataset) -> None:
@@ -132,14 +141,15 @@ def test_refusals_queue_nothing(sam_client: TestClient, shapes: SyntheticDataset
         ("/agent_mining/jobs", {"dataset_id": "shapes", "clip_head_classifier_path": "none.npz"}, 400,
          "agent_mining_clip_head_required"),
         ("/agent_mining/apply_image", {"image_base64": image, "recipe": {}}, 422, "recipe_required"),
-        ("/agent_mining/apply_image", {"image_base64": image, "recipe": {"steps": []}}, 400,
+        ("/agent_mining/apply_image", {"image_base64": image, "recipe": {"steps": []}}, 400, "agent_recipe_empty"),
+        ("/agent_mining/apply_image", {"image_base64": image, "recipe": {"steps": [{"prompt": "x"}], "bad": 1}}, 400,
          "agent_recipe_invalid_schema"),
         ("/agent_mining/apply_image", {"image_base64": image, "sam_variant": "sam1",
          "recipe": {"steps": [{"prompt": "x"}]}}, 400, "agent_apply_requires_sam3"),
         ("/agent_mining/apply_image_chain", {"image_base64": image, "steps": []}, 422, "steps_required"),
         ("/agent_mining/apply_image_chain", {"image_base64": image, "steps": [
             {"enabled": False, "recipe": {"steps": [{"prompt": "x"}]}}]}, 422, "steps_required"),
-        ("/agent_mining/apply_image_chain", {"image_base64": image, "steps": [{"recipe_id": "ar_nope"}]}, 404,
+        ("/agent_mining/apply_image_chain", {"image_base64": image, "steps": [{"recipe_id": "ar_0123abcd"}]}, 404,
          "agent_recipe_not_found"),
         ("/agent_mining/jobs/am_nope/cancel", {}, 404, "agent_mining_job_not_found"),
     ]  # fmt: skip
