@@ -7,6 +7,7 @@ tests/test_job_kinds.py walks this list and checks the contract of every entry.
 
 from __future__ import annotations
 
+from tator.agent_mining.job import AGENT_MINING
 from tator.clip.train import CLIP_TRAIN
 from tator.clip.train import complete_training as complete_clip
 from tator.clip.train_start import clip_roots
@@ -33,9 +34,12 @@ from tator.yolo.train import complete_training as complete_yolo
 JOB_KINDS: tuple[JobKind, ...] = (
     YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN, SAM3_TRAIN, *PROMPT_JOB_KINDS.values(),
     SEGMENTATION_BUILD,
+    AGENT_MINING,
 )  # fmt: skip
 # Kinds whose job leaves nothing for the server to do at the end (their output is read from the run dir).
-NO_COMPLETION: frozenset[str] = frozenset({SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values())})
+NO_COMPLETION: frozenset[str] = frozenset(
+    {SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values()), AGENT_MINING.name}
+)
 
 
 def _runs(
@@ -55,6 +59,6 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout, cache_max_bytes=0)))  # publishing needs no cache bound
     kinds.register(QWEN_TRAIN, complete_qwen)
     kinds.register(SEGMENTATION_BUILD, complete_segmentation(layout))
-    for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values()):
+    for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values(), AGENT_MINING):
         kinds.register(kind)
     return kinds

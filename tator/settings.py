@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     clip_embedding_cache_bytes: int = Field(default=10 * 1024 * MiB, ge=0)  # 0 = cache nothing
     # Consistency (issue 17 / issue 8): how long a deleted dataset stays in the trash before removal.
     dataset_trash_retention_s: float = Field(default=7 * 24 * 3600.0, ge=0)
+    # Agent mining (issue 13): the per-image SAM3 answer cache under uploads/agent_mining/cache.
+    agent_mining_cache_max_bytes: int = Field(default=80 * 1024 * MiB, ge=0)
+    agent_mining_cache_ttl_hours: float = Field(default=7 * 24.0, ge=0)  # 0 = no age limit
 
     # HTTP.
     api_token: str | None = None
@@ -87,6 +90,12 @@ class Settings(BaseSettings):
     zip_max_extracted_bytes: int = Field(default=32 * 1024 * MiB, ge=1)  # one archive, all members together
     decode_pixel_budget: int = Field(default=200_000_000, ge=1)  # pixels being decoded at once, all requests
     decode_wait_s: float = Field(default=30.0, ge=0)  # then 503 decode_busy
+
+    # Recipe and cascade bundles (issues 12, 13): one zip, checked whole before anything is installed.
+    bundle_max_bytes: int = Field(default=2048 * MiB, ge=1)  # the archive as uploaded
+    bundle_max_extracted_bytes: int = Field(default=4096 * MiB, ge=1)  # all members together
+    bundle_max_entry_bytes: int = Field(default=1024 * MiB, ge=1)  # one member
+    bundle_max_members: int = Field(default=20_000, ge=2)
 
     @field_validator("device")
     @classmethod

@@ -20,7 +20,12 @@ from tator.api import (
     system,
     yolo,
 )
+from tator.api.agent_mining import router as agent_mining_router
+from tator.api.agent_mining_apply import router as agent_mining_apply_router
+from tator.api.agent_mining_recipes import cascades_router as agent_cascades_router
+from tator.api.agent_mining_recipes import recipes_router as agent_recipes_router
 from tator.api.clip_routes import router as clip_router
+from tator.api.prepass_recipes import router as prepass_recipes_router
 from tator.api.qwen import router as qwen_router
 from tator.api.sam3 import concept as sam3_concept
 from tator.api.sam3 import interactive as sam_interactive
@@ -57,4 +62,9 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
     router.include_router(segmentation.router)
+    router.include_router(agent_mining_router)
+    router.include_router(agent_mining_apply_router)
+    router.include_router(prepass_recipes_router)
+    router.include_router(agent_recipes_router)
+    router.include_router(agent_cascades_router)
     return router

@@ -6,6 +6,7 @@ A code is part of the contract: never rename one. Bodies are rendered by `tator.
 
 from __future__ import annotations
 
+from tator.errors.agent_mining import *  # noqa: F403
 from tator.errors.base import DetailValue, TatorError
 from tator.errors.classifiers import (
     BboxInvalid,
@@ -191,6 +192,48 @@ from tator.errors.qwen import (
     QwenTemplateInvalid,
     QwenTrainingModeUnsupported,
     QwenTrainingUnavailable,
+)
+from tator.errors.recipes import (
+    AgentCascadeImportAssetMismatch,
+    AgentCascadeImportAssetUnsafe,
+    AgentCascadeImportFailed,
+    AgentCascadeImportInvalidPath,
+    AgentCascadeImportManifestInvalid,
+    AgentCascadeImportMemberMissing,
+    AgentCascadeImportSchemaMismatch,
+    AgentCascadeImportTooLarge,
+    AgentCascadeInvalidSchema,
+    AgentCascadeNotFound,
+    AgentCascadePathInvalid,
+    AgentCascadeRecipeMissing,
+    AgentRecipeClassMissing,
+    AgentRecipeEmpty,
+    AgentRecipeImportAssetMismatch,
+    AgentRecipeImportAssetUnsafe,
+    AgentRecipeImportFailed,
+    AgentRecipeImportInvalidPath,
+    AgentRecipeImportManifestInvalid,
+    AgentRecipeImportMemberMissing,
+    AgentRecipeImportSchemaMismatch,
+    AgentRecipeImportTooLarge,
+    AgentRecipeInvalidSchema,
+    AgentRecipeLabelmapMissing,
+    AgentRecipeNotFound,
+    AgentRecipePathInvalid,
+    PrepassRecipeArchiveInvalid,
+    PrepassRecipeArchivePathTraversal,
+    PrepassRecipeArchiveTooLarge,
+    PrepassRecipeAssetMismatch,
+    PrepassRecipeAssetUnsafe,
+    PrepassRecipeInvalidConfig,
+    PrepassRecipeInvalidMedia,
+    PrepassRecipeLegacyCrossIouUnsupported,
+    PrepassRecipeManifestInvalid,
+    PrepassRecipeManifestMissing,
+    PrepassRecipeManifestPath,
+    PrepassRecipeNotFound,
+    PrepassRecipePathInvalid,
+    PrepassRecipeSchemaMismatch,
 )
 from tator.errors.requests import (
     ImageJsonRequired,

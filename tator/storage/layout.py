@@ -31,6 +31,7 @@ UPLOAD_ROOTS: dict[str, str] = {
     "jobs": "jobs",
     "zoo": "zoo",
     "crop_zips": "crop_zips",
+    "agent_mining": "agent_mining",
 }
 
 
