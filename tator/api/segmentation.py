@@ -95,7 +95,7 @@ def segmentation_build(body: SegmentationBuildRequest, state: StateDep, jobs: Jo
                  "components", "clip_to_box"}
     )  # fmt: skip
     record = start_build(
-        jobs, state.layout, state.base_models(), source_dataset_id=body.source_dataset_id,
+        jobs, state.layout, state.base_models(), state.selections, source_dataset_id=body.source_dataset_id,
         output_name=body.output_name, sam_variant=body.sam_variant, options=options,
     )  # fmt: skip
     return build_view(record)

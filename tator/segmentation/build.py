@@ -54,6 +54,7 @@ class SegmentationBuildPlan(BaseModel):
     sam_variant: Literal["sam1", "sam3"]
     model_family: str  # sam1 | sam3_tracker
     model_source: str
+    model_options: tuple[tuple[str, str], ...] = ()  # e.g. the active fine-tuned SAM3's image encoder
     mask_threshold: float = 0.5
     score_threshold: float = 0.0
     simplify_ratio: float = 0.005
@@ -93,12 +94,12 @@ def source_ref(plan: SegmentationBuildPlan) -> DatasetRef:
     return DatasetRef(path.name, path, plan.source_kind, Path(plan.source_root), meta, meta_path)
 
 
-def load_model(family: str, source: str, device: str) -> Any:
+def load_model(family: str, source: str, device: str, options: tuple[tuple[str, str], ...] = ()) -> Any:
     """The interactive SAM handle of `family`, loaded for this job alone."""
     from tator.sam3.loader import load_sam1, load_sam3_tracker
 
     loader = load_sam1 if family == "sam1" else load_sam3_tracker
-    return loader(ModelSpec(family, source), device).value
+    return loader(ModelSpec(family, source, options), device).value
 
 
 def probability_to_logit(p: float) -> float:
@@ -173,7 +174,7 @@ def run(plan: SegmentationBuildPlan, ctx: JobContext) -> SegmentationBuildResult
     except DatasetNotFound as exc:
         raise SegmentationSourceChanged(exc.message, dataset_id=plan.source_dataset_id) from exc
     ctx.progress(0.0, f"loading {plan.sam_variant}", phase="setup")
-    handle = load_model(plan.model_family, plan.model_source, ctx.device)
+    handle = load_model(plan.model_family, plan.model_source, ctx.device, plan.model_options)
     reasons: Counter[str] = Counter()
     scores: list[float] = []
     images: list[ImageAnnotation] = []

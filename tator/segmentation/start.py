@@ -31,6 +31,7 @@ from tator.errors import (
 from tator.jobs.kinds import Completion
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
+from tator.runtime.selections import ModelSelections
 from tator.sam3.interactive import interactive_spec
 from tator.segmentation.build import META_NAME, SEGMENTATION_BUILD, STAGING_DIR, SegmentationBuildPlan
 from tator.storage.layout import Layout
@@ -83,11 +84,12 @@ def output_id(layout: Layout, source_id: str, output_name: str | None) -> str:
 
 
 def plan_build(
-    layout: Layout, base_models: Mapping[str, str], *, source_dataset_id: str, output_name: str | None,
+    layout: Layout, base_models: Mapping[str, str], selections: ModelSelections, *, source_dataset_id: str,
+    output_name: str | None,
     sam_variant: str, options: Mapping[str, Any],
 ) -> SegmentationBuildPlan:  # fmt: skip
     """Check the request against the data directory and resolve everything the job needs."""
-    spec = interactive_spec(sam_variant, base_models)
+    spec = interactive_spec(sam_variant, base_models, selections)  # the active fine-tuned SAM3 when there is one
     ref, ann = source_dataset(layout, source_dataset_id)
     new_id = output_id(layout, ref.id, output_name)
     return SegmentationBuildPlan(
@@ -95,16 +97,18 @@ def plan_build(
         source_signature=ref.meta.get("signature"), output_id=new_id,
         output_label=output_name or f"{ref.meta.get('label') or ref.id} (segmentation)",
         output_root=str(layout.root(OUTPUT_ROOT)), classes=list(ann.classes), splits=list(ann.splits),
-        sam_variant=sam_variant, model_family=spec.family, model_source=spec.source, **options,
+        sam_variant=sam_variant, model_family=spec.family, model_source=spec.source,
+        model_options=spec.options, **options,
     )  # fmt: skip
 
 
 def start_build(
-    jobs: JobManager, layout: Layout, base_models: Mapping[str, str], *, source_dataset_id: str,
+    jobs: JobManager, layout: Layout, base_models: Mapping[str, str], selections: ModelSelections, *,
+    source_dataset_id: str,
     output_name: str | None, sam_variant: str, options: Mapping[str, Any],
 ) -> JobRecord:  # fmt: skip
     """Plan and queue a build; the new dataset appears in `/datasets` when the job succeeds."""
-    plan = plan_build(layout, base_models, source_dataset_id=source_dataset_id, output_name=output_name,
+    plan = plan_build(layout, base_models, selections, source_dataset_id=source_dataset_id, output_name=output_name,
                       sam_variant=sam_variant, options=options)  # fmt: skip
     return jobs.submit_kind(SEGMENTATION_BUILD, plan)
 
