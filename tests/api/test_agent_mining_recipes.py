@@ -102,7 +102,7 @@ def _zip_file(content: bytes) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("uploads")
-def test_recipe_export_import_round_trip_renames(client: TestClient) -> None:
+def test_recipe_export_import_round_trip_renames(client: TestClient, settings: Settings) -> None:
     saved = _recipe(client).json()
     exported = client.get(f"/agent_mining/recipes/{saved['id']}/export")
     assert exported.status_code == 200
@@ -110,8 +110,12 @@ def test_recipe_export_import_round_trip_renames(client: TestClient) -> None:
         assert sorted(zf.namelist()) == ["clip_head/head.npz", "manifest.json", "recipe.json"]
     imported = client.post("/agent_mining/recipes/import", files=_zip_file(exported.content)).json()
     assert imported["id"] != saved["id"] and imported["label"] == "dogs (1)" and imported["renamed_from"] == "dogs"
-    assert imported["recipe"] == saved["recipe"] and imported["clip_head"]["sha256"] == saved["clip_head"]["sha256"]
+    assert imported["clip_head"]["sha256"] == saved["clip_head"]["sha256"]
+    assert imported["recipe"]["clip_head"]["classifier_path"] == "head_1.npz"  # published for apply, fresh name
+    assert {**imported["recipe"], "clip_head": None} == {**saved["recipe"], "clip_head": None}
     assert len(client.get("/agent_mining/recipes").json()) == 2
+    published = settings.uploads_dir / "classifiers" / "head_1.npz"
+    assert published.read_bytes() == (settings.uploads_dir / "classifiers" / "head.npz").read_bytes()
 
 
 def _hostile_recipe(tmp: Path, head: bytes) -> bytes:
