@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tator.agent_mining.recipe_store import load_recipe
 from tator.bundles.archive import BundleFile, write_bundle
 from tator.clip.head import build_head, save_head
 from tator.settings import Settings
+from tator.storage.layout import Layout
 
 STEPS = [{"prompt": "dog", "seed_threshold": 0.3}, {"prompt": "puppy"}]
 
@@ -207,3 +209,13 @@ def test_cascade_archive_naming_a_recipe_outside_is_refused(client: TestClient, 
     wrong_kind = client.post("/agent_mining/recipes/import", files=_zip_file((tmp_path / "c.zip").read_bytes()))
     assert (wrong_kind.status_code, wrong_kind.json()["detail"]) == (400, "agent_recipe_import_manifest_invalid")
     assert client.get("/agent_mining/cascades").json() == [] and client.get("/agent_mining/recipes").json() == []
+
+
+def test_load_recipe_gives_apply_the_recipe_and_its_own_head(client: TestClient, uploads: Path) -> None:
+    saved = _recipe(client).json()
+    layout = Layout(uploads, uploads.parent / "logs")
+    stored = load_recipe(layout, saved["id"])
+    assert stored.recipe.class_name == "dog" and [s.prompt for s in stored.recipe.steps] == ["dog", "puppy"]
+    assert stored.head_path is not None and stored.head_path.parent.parent.name == saved["id"]
+    stored.head_path.write_bytes(b"broken")  # a damaged copy is reported as no head, not a crash
+    assert load_recipe(layout, saved["id"]).head_path is None
