@@ -24,24 +24,15 @@ from tator.errors import (
     DatasetUploadFileMissing,
     MultipartInvalid,
     PathOutsideDataDir,
-    PrepassRecipeArchiveInvalid,
-    PrepassRecipeArchivePathTraversal,
-    PrepassRecipeArchiveTooLarge,
-    PrepassRecipeAssetMismatch,
-    PrepassRecipeAssetUnsafe,
     PrepassRecipeInvalidConfig,
     PrepassRecipeInvalidMedia,
     PrepassRecipeLegacyCrossIouUnsupported,
-    PrepassRecipeManifestInvalid,
-    PrepassRecipeManifestMissing,
-    PrepassRecipeManifestPath,
     PrepassRecipeNotFound,
     PrepassRecipePathInvalid,
-    PrepassRecipeSchemaMismatch,
     UploadTooLarge,
 )
 from tator.prepass.recipes import PrepassRecipeStore
-from tator.prepass.recipes_bundle import export_recipe, import_recipe
+from tator.prepass.recipes_bundle import PREPASS_BUNDLE_ERRORS, export_recipe, import_recipe
 from tator.storage.layout import Layout
 
 router = APIRouter(prefix="/prepass/recipes", tags=["prepass"])
@@ -49,11 +40,11 @@ router = APIRouter(prefix="/prepass/recipes", tags=["prepass"])
 RecipeId = Annotated[str, PathParam(description="the prepass recipe id (one safe path component)")]
 
 _IMPORT_ERRORS = (
-    PrepassRecipeArchiveInvalid, PrepassRecipeArchivePathTraversal, PrepassRecipeArchiveTooLarge,
-    PrepassRecipeManifestInvalid, PrepassRecipeSchemaMismatch, PrepassRecipeManifestPath, PrepassRecipeManifestMissing,
-    PrepassRecipeAssetMismatch, PrepassRecipeAssetUnsafe, PrepassRecipeInvalidConfig,
-    PrepassRecipeLegacyCrossIouUnsupported, UploadTooLarge,
-)  # fmt: skip
+    *PREPASS_BUNDLE_ERRORS.all(),
+    PrepassRecipeInvalidConfig,
+    PrepassRecipeLegacyCrossIouUnsupported,
+    UploadTooLarge,
+)
 
 
 class PrepassRecipeRequest(BaseModel):
