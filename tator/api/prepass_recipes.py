@@ -22,6 +22,7 @@ from tator.errors import (
     ClassifierExtensionNotAllowed,
     ClassifierPathNotAllowed,
     DatasetUploadFileMissing,
+    InvalidId,
     MultipartInvalid,
     PathOutsideDataDir,
     PrepassRecipeInvalidConfig,
@@ -151,7 +152,7 @@ def delete_recipe(recipe_id: RecipeId, store: StoreDep) -> PrepassRecipeDeleted:
 
 @router.post("/{recipe_id}/export", response_class=FileResponse,
              responses=responses(PrepassRecipeNotFound, PrepassRecipePathInvalid, ClassifierPathNotAllowed,
-                                 ClassifierExtensionNotAllowed, PathOutsideDataDir))  # fmt: skip
+                                 ClassifierExtensionNotAllowed, PathOutsideDataDir, InvalidId))  # fmt: skip
 def export(recipe_id: RecipeId, store: StoreDep, layout: LayoutDep) -> FileResponse:
     """Download the recipe as a zip: manifest.json (size + sha256 of every asset) and its assets."""
     path, _manifest = export_recipe(store, layout, recipe_id)
