@@ -4,22 +4,25 @@ A recipe zip holds `recipe.json`, `clip_head/head.npz` (the safe head format) an
 zip holds `cascade.json` and every recipe it names under `recipes/<id>/`. Import checks the whole archive first
 (paths, sizes, digests, data-only content), then the recipe/cascade schema and that every head loads, and only
 then installs, each recipe folder with one rename; a cascade's recipes get fresh ids when theirs are taken and
-its steps are rewritten to them. A label already taken gets " (1)", " (2)" ... (`renamed_from`).
+its steps are rewritten to them. An imported head is also published in the classifiers folder under a fresh
+name and the recipe's `clip_head.classifier_path` names it (apply reads heads only from there).
+A label already taken gets " (1)", " (2)" ... (`renamed_from`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tator.agent_mining.cascade_store import CASCADE_NAME, cascade_record, cascade_store, parse_cascade
 from tator.agent_mining.recipe_records import RecordStore, now_iso
 from tator.agent_mining.recipe_store import HEAD_FILE, RECIPE_NAME, head_info, parse_recipe, recipe_store
 from tator.bundles.archive import BundleFile, open_bundle, read_json_asset, write_bundle
-from tator.bundles.install import export_path, unique_name
+from tator.bundles.install import export_path, unique_file, unique_name
 from tator.bundles.manifest import BundleErrors, BundleLimits
 from tator.errors import (
     AgentCascadeImportAssetMismatch,
@@ -41,7 +44,7 @@ from tator.errors import (
     ClassifierLoadFailed,
     TatorError,
 )
-from tator.storage.files import remove_tree
+from tator.storage.files import atomic_copy, remove_tree
 from tator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -115,6 +118,21 @@ def _checked_recipe(folder: Path, unsafe: type[TatorError], invalid: type[TatorE
     return {**record, "recipe": recipe.model_dump(mode="json"), "clip_head": info}
 
 
+def _publish_head(layout: Layout, folder: Path, record: dict[str, Any], published: list[Path]) -> dict[str, Any]:
+    """Copy an imported recipe's head into the classifiers folder (fresh name) and point the recipe's head
+    filter at it: apply reads heads only from there. The recipe keeps its own copy too."""
+    clip_head = record["recipe"].get("clip_head")
+    if not (folder / HEAD_FILE).is_file() or not isinstance(clip_head, dict):
+        return record
+    source = str((record.get("clip_head") or {}).get("source") or "") or str(clip_head.get("classifier_path") or "")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePosixPath(source).stem or "head").strip("._")[:100] or "head"
+    target = unique_file(layout.root("classifiers"), f"{stem}.npz")
+    atomic_copy(folder / HEAD_FILE, target)
+    published.append(target)
+    recipe = {**record["recipe"], "clip_head": {**clip_head, "classifier_path": target.name}}
+    return {**record, "recipe": recipe, "clip_head": {**record["clip_head"], "source": target.name}}
+
+
 def _identity(store: RecordStore, wanted: object, label: str, taken: set[str]) -> tuple[str, str, str | None]:
     """The archived id when valid and free (else a fresh one), and a label not in `taken`."""
     free = isinstance(wanted, str) and store.valid_id(wanted) and not (store.root / wanted).exists()
@@ -136,12 +154,16 @@ def import_recipe(layout: Layout, archive: Path, limits: BundleLimits) -> dict[s
     store = recipe_store(layout)
     staging = store.staging()
     open_bundle(archive, staging, kind=RECIPE_KIND, limits=limits, errors=RECIPE_ERRORS)
+    published: list[Path] = []
     try:
         record = _checked_recipe(staging, AgentRecipeImportAssetUnsafe, AgentRecipeImportManifestInvalid)
         record_id, label, renamed = _identity(store, record.get("id"), record["label"], store.labels())
+        record = _publish_head(layout, staging, record, published)
         stored = store.install(staging, _finish(record, record_id, label, renamed))
     except BaseException:
         remove_tree(staging)
+        for head in published:
+            head.unlink(missing_ok=True)
         raise
     log.info("agent_recipe.imported id=%s renamed=%s", stored["id"], renamed is not None)
     return stored
@@ -153,6 +175,7 @@ def import_cascade(layout: Layout, archive: Path, limits: BundleLimits) -> dict[
     staging = store.staging()
     open_bundle(archive, staging, kind=CASCADE_KIND, limits=limits, errors=CASCADE_ERRORS)
     installed: list[Path] = []
+    published: list[Path] = []
     try:
         raw = read_json_asset(staging, CASCADE_NAME) if (staging / CASCADE_NAME).is_file() else None
         if not isinstance(raw, dict) or not isinstance(raw.get("label"), str):
@@ -167,6 +190,7 @@ def import_cascade(layout: Layout, archive: Path, limits: BundleLimits) -> dict[
             raise AgentCascadeImportMemberMissing(f"recipe {missing[0][:64]!r} is named but not in the archive")
         checked = {rid: _checked_recipe(f, AgentCascadeImportAssetUnsafe, AgentCascadeImportManifestInvalid)
                    for rid, f in staged.items()}  # fmt: skip
+        checked = {rid: _publish_head(layout, staged[rid], record, published) for rid, record in checked.items()}
         mapping = _install_recipes(recipes, staged, checked, installed)
         steps = [s.model_copy(update={"recipe_id": mapping[s.recipe_id]}) if s.recipe_id else s for s in cascade.steps]
         head_id = cascade.dedupe.clip_head_recipe_id
@@ -180,6 +204,8 @@ def import_cascade(layout: Layout, archive: Path, limits: BundleLimits) -> dict[
         remove_tree(staging)
         for folder in installed:
             remove_tree(folder)
+        for head in published:
+            head.unlink(missing_ok=True)
         raise
     log.info("agent_cascade.imported id=%s recipes=%d", stored["id"], len(installed))
     return {**stored, "recipe_id_map": mapping}

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from tator.agent_mining.cascade_store import cascade_store, save_cascade
-from tator.agent_mining.recipe_bundle import export_cascade, export_recipe, import_cascade, import_recipe
+from tator.agent_mining.recipe_bundle import (
+    CASCADE_ERRORS,
+    RECIPE_ERRORS,
+    export_cascade,
+    export_recipe,
+    import_cascade,
+    import_recipe,
+)
 from tator.agent_mining.recipe_store import NewRecipe, list_recipes, recipe_store, save_recipe
 from tator.api.bundle_upload import bundle_limits, receive_multipart, zip_download
 from tator.api.deps import LayoutDep, SettingsDep
@@ -21,28 +28,12 @@ from tator.api.openapi_docs import multipart_body
 from tator.bundles.install import discard
 from tator.bundles.manifest import BundleLimits
 from tator.errors import (
-    AgentCascadeImportAssetMismatch,
-    AgentCascadeImportAssetUnsafe,
-    AgentCascadeImportFailed,
-    AgentCascadeImportInvalidPath,
-    AgentCascadeImportManifestInvalid,
-    AgentCascadeImportMemberMissing,
-    AgentCascadeImportSchemaMismatch,
-    AgentCascadeImportTooLarge,
     AgentCascadeInvalidSchema,
     AgentCascadeNotFound,
     AgentCascadePathInvalid,
     AgentCascadeRecipeMissing,
     AgentRecipeClassMissing,
     AgentRecipeEmpty,
-    AgentRecipeImportAssetMismatch,
-    AgentRecipeImportAssetUnsafe,
-    AgentRecipeImportFailed,
-    AgentRecipeImportInvalidPath,
-    AgentRecipeImportManifestInvalid,
-    AgentRecipeImportMemberMissing,
-    AgentRecipeImportSchemaMismatch,
-    AgentRecipeImportTooLarge,
     AgentRecipeInvalidSchema,
     AgentRecipeLabelmapMissing,
     AgentRecipeNotFound,
@@ -64,18 +55,15 @@ cascades_router = APIRouter(prefix="/agent_mining/cascades", tags=["agent_mining
 RecipeId = Annotated[str, PathParam(description="the mining recipe id (ar_ + 8 hex)")]
 CascadeId = Annotated[str, PathParam(description="the cascade id (ac_ + 8 hex)")]
 
-_RECIPE_IMPORT_ERRORS = (
-    AgentRecipeImportFailed, AgentRecipeImportInvalidPath, AgentRecipeImportTooLarge, AgentRecipeImportManifestInvalid,
-    AgentRecipeImportSchemaMismatch, AgentRecipeImportMemberMissing, AgentRecipeImportAssetMismatch,
-    AgentRecipeImportAssetUnsafe, AgentRecipeInvalidSchema, AgentRecipeEmpty, UploadTooLarge, DatasetUploadFileMissing,
-    MultipartInvalid,
-)  # fmt: skip
+_UPLOAD_ERRORS = (UploadTooLarge, DatasetUploadFileMissing, MultipartInvalid)
+_RECIPE_IMPORT_ERRORS = (*RECIPE_ERRORS.all(), AgentRecipeInvalidSchema, AgentRecipeEmpty, *_UPLOAD_ERRORS)
 _CASCADE_IMPORT_ERRORS = (
-    AgentCascadeImportFailed, AgentCascadeImportInvalidPath, AgentCascadeImportTooLarge,
-    AgentCascadeImportManifestInvalid, AgentCascadeImportSchemaMismatch, AgentCascadeImportMemberMissing,
-    AgentCascadeImportAssetMismatch, AgentCascadeImportAssetUnsafe, AgentCascadeInvalidSchema, AgentRecipeInvalidSchema,
-    AgentRecipeEmpty, UploadTooLarge, DatasetUploadFileMissing, MultipartInvalid,
-)  # fmt: skip
+    *CASCADE_ERRORS.all(),
+    AgentCascadeInvalidSchema,
+    AgentRecipeInvalidSchema,
+    AgentRecipeEmpty,
+    *_UPLOAD_ERRORS,
+)
 _BUNDLE = multipart_body({}, files={"file": "a zip from the matching export route"}, required=("file",))
 
 

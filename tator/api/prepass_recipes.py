@@ -22,26 +22,18 @@ from tator.errors import (
     ClassifierExtensionNotAllowed,
     ClassifierPathNotAllowed,
     DatasetUploadFileMissing,
+    InvalidId,
     MultipartInvalid,
     PathOutsideDataDir,
-    PrepassRecipeArchiveInvalid,
-    PrepassRecipeArchivePathTraversal,
-    PrepassRecipeArchiveTooLarge,
-    PrepassRecipeAssetMismatch,
-    PrepassRecipeAssetUnsafe,
     PrepassRecipeInvalidConfig,
     PrepassRecipeInvalidMedia,
     PrepassRecipeLegacyCrossIouUnsupported,
-    PrepassRecipeManifestInvalid,
-    PrepassRecipeManifestMissing,
-    PrepassRecipeManifestPath,
     PrepassRecipeNotFound,
     PrepassRecipePathInvalid,
-    PrepassRecipeSchemaMismatch,
     UploadTooLarge,
 )
 from tator.prepass.recipes import PrepassRecipeStore
-from tator.prepass.recipes_bundle import export_recipe, import_recipe
+from tator.prepass.recipes_bundle import PREPASS_BUNDLE_ERRORS, export_recipe, import_recipe
 from tator.storage.layout import Layout
 
 router = APIRouter(prefix="/prepass/recipes", tags=["prepass"])
@@ -49,11 +41,11 @@ router = APIRouter(prefix="/prepass/recipes", tags=["prepass"])
 RecipeId = Annotated[str, PathParam(description="the prepass recipe id (one safe path component)")]
 
 _IMPORT_ERRORS = (
-    PrepassRecipeArchiveInvalid, PrepassRecipeArchivePathTraversal, PrepassRecipeArchiveTooLarge,
-    PrepassRecipeManifestInvalid, PrepassRecipeSchemaMismatch, PrepassRecipeManifestPath, PrepassRecipeManifestMissing,
-    PrepassRecipeAssetMismatch, PrepassRecipeAssetUnsafe, PrepassRecipeInvalidConfig,
-    PrepassRecipeLegacyCrossIouUnsupported, UploadTooLarge,
-)  # fmt: skip
+    *PREPASS_BUNDLE_ERRORS.all(),
+    PrepassRecipeInvalidConfig,
+    PrepassRecipeLegacyCrossIouUnsupported,
+    UploadTooLarge,
+)
 
 
 class PrepassRecipeRequest(BaseModel):
@@ -160,7 +152,7 @@ def delete_recipe(recipe_id: RecipeId, store: StoreDep) -> PrepassRecipeDeleted:
 
 @router.post("/{recipe_id}/export", response_class=FileResponse,
              responses=responses(PrepassRecipeNotFound, PrepassRecipePathInvalid, ClassifierPathNotAllowed,
-                                 ClassifierExtensionNotAllowed, PathOutsideDataDir))  # fmt: skip
+                                 ClassifierExtensionNotAllowed, PathOutsideDataDir, InvalidId))  # fmt: skip
 def export(recipe_id: RecipeId, store: StoreDep, layout: LayoutDep) -> FileResponse:
     """Download the recipe as a zip: manifest.json (size + sha256 of every asset) and its assets."""
     path, _manifest = export_recipe(store, layout, recipe_id)

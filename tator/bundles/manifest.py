@@ -8,7 +8,7 @@ against local data on import; `extra` is kind-specific JSON (the recipe record i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -71,6 +71,10 @@ class BundleErrors:
     missing: type[TatorError]  # a listed asset not in the archive
     mismatch: type[TatorError]  # size / sha256 differs, or an unlisted member
     unsafe: type[TatorError]  # a file type that could run code on load
+
+    def all(self) -> tuple[type[TatorError], ...]:
+        """Every distinct error class of the set (for a route's documented responses)."""
+        return tuple(dict.fromkeys(getattr(self, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tator.bundles.install import staging_path
 from tator.bundles.manifest import first_problem
 from tator.errors import (
     InvalidId,
+    InvalidRelativePath,
     PathOutsideDataDir,
     PrepassRecipeInvalidConfig,
     PrepassRecipeLegacyCrossIouUnsupported,
@@ -34,7 +35,7 @@ from tator.errors import (
 )
 from tator.prepass.config import PrepassConfig
 from tator.storage.files import atomic_write_json
-from tator.storage.paths import PathGuard, check_id
+from tator.storage.paths import PathGuard, check_id, check_relative
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ META_NAME = "prepass.meta.json"
 LEGACY_META_NAME = "recipe.json"
 SCHEMA_VERSION = 1
 LEGACY_KEYS = ("cross_iou",)
+# Config keys that name assets: ids are one path component, paths relative ones (checked when saved).
+ID_KEYS = ("yolo_run_id", "rfdetr_run_id", "calibration_job_id", "dataset_id")
+PATH_KEYS = ("classifier_id", "classifier_path", "calibrator_dir")
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_LISTED = 5000
 
@@ -72,6 +76,22 @@ def _check_known_knobs(config: dict[str, Any]) -> None:
         raise PrepassRecipeInvalidConfig(f"config.{where}: {problem}", field=where) from exc
 
 
+def _check_asset_keys(config: dict[str, Any]) -> None:
+    for key in (*ID_KEYS, *PATH_KEYS):
+        value = config.get(key)
+        if value is None:
+            continue
+        try:
+            if not isinstance(value, str):
+                raise PrepassRecipeInvalidConfig(f"config.{key} must be a string or null", field=key)
+            if key in ID_KEYS:
+                check_id(value, what=key)
+            elif not value.startswith("/"):  # absolute paths are checked against their folder when used
+                check_relative(value)
+        except (InvalidId, InvalidRelativePath) as exc:
+            raise PrepassRecipeInvalidConfig(f"config.{key}: {exc.message}", field=key) from exc
+
+
 def check_config(config: object) -> dict[str, Any]:
     """The config if it is a JSON object without legacy keys (anywhere in it), of bounded size."""
     if not isinstance(config, dict):
@@ -82,6 +102,7 @@ def check_config(config: object) -> dict[str, Any]:
             f"config key {legacy!r} is no longer supported; set the dedupe IoU settings instead", key=legacy
         )
     _check_known_knobs(config)
+    _check_asset_keys(config)
     try:
         size = len(json.dumps(config))
     except (TypeError, ValueError) as exc:

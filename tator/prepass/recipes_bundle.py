@@ -34,7 +34,6 @@ from tator.datasets.labels import labelmap_text, read_labelmap
 from tator.errors import (
     ClassifierLoadFailed,
     ClassifierNotFound,
-    DatasetNotFound,
     PrepassRecipeArchiveInvalid,
     PrepassRecipeArchivePathTraversal,
     PrepassRecipeArchiveTooLarge,
@@ -83,7 +82,7 @@ def _labelmap(layout: Layout, config: dict[str, Any]) -> list[str]:
     if isinstance(dataset_id, str) and dataset_id:
         try:
             path = find_dataset(layout, dataset_id).path / "labelmap.txt"
-        except (DatasetNotFound, TatorError):
+        except TatorError:
             return []
         return read_labelmap(path) if path.is_file() else []
     return []

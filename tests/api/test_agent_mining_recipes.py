@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tator.agent_mining.recipe_store import load_recipe
 from tator.bundles.archive import BundleFile, write_bundle
 from tator.clip.head import build_head, save_head
 from tator.settings import Settings
+from tator.storage.layout import Layout
 
 STEPS = [{"prompt": "dog", "seed_threshold": 0.3}, {"prompt": "puppy"}]
 
@@ -102,7 +104,7 @@ def _zip_file(content: bytes) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("uploads")
-def test_recipe_export_import_round_trip_renames(client: TestClient) -> None:
+def test_recipe_export_import_round_trip_renames(client: TestClient, settings: Settings) -> None:
     saved = _recipe(client).json()
     exported = client.get(f"/agent_mining/recipes/{saved['id']}/export")
     assert exported.status_code == 200
@@ -110,8 +112,12 @@ def test_recipe_export_import_round_trip_renames(client: TestClient) -> None:
         assert sorted(zf.namelist()) == ["clip_head/head.npz", "manifest.json", "recipe.json"]
     imported = client.post("/agent_mining/recipes/import", files=_zip_file(exported.content)).json()
     assert imported["id"] != saved["id"] and imported["label"] == "dogs (1)" and imported["renamed_from"] == "dogs"
-    assert imported["recipe"] == saved["recipe"] and imported["clip_head"]["sha256"] == saved["clip_head"]["sha256"]
+    assert imported["clip_head"]["sha256"] == saved["clip_head"]["sha256"]
+    assert imported["recipe"]["clip_head"]["classifier_path"] == "head_1.npz"  # published for apply, fresh name
+    assert {**imported["recipe"], "clip_head": None} == {**saved["recipe"], "clip_head": None}
     assert len(client.get("/agent_mining/recipes").json()) == 2
+    published = settings.uploads_dir / "classifiers" / "head_1.npz"
+    assert published.read_bytes() == (settings.uploads_dir / "classifiers" / "head.npz").read_bytes()
 
 
 def _hostile_recipe(tmp: Path, head: bytes) -> bytes:
@@ -203,3 +209,13 @@ def test_cascade_archive_naming_a_recipe_outside_is_refused(client: TestClient, 
     wrong_kind = client.post("/agent_mining/recipes/import", files=_zip_file((tmp_path / "c.zip").read_bytes()))
     assert (wrong_kind.status_code, wrong_kind.json()["detail"]) == (400, "agent_recipe_import_manifest_invalid")
     assert client.get("/agent_mining/cascades").json() == [] and client.get("/agent_mining/recipes").json() == []
+
+
+def test_load_recipe_gives_apply_the_recipe_and_its_own_head(client: TestClient, uploads: Path) -> None:
+    saved = _recipe(client).json()
+    layout = Layout(uploads, uploads.parent / "logs")
+    stored = load_recipe(layout, saved["id"])
+    assert stored.recipe.class_name == "dog" and [s.prompt for s in stored.recipe.steps] == ["dog", "puppy"]
+    assert stored.head_path is not None and stored.head_path.parent.parent.name == saved["id"]
+    stored.head_path.write_bytes(b"broken")  # a damaged copy is reported as no head, not a crash
+    assert load_recipe(layout, saved["id"]).head_path is None

@@ -46,6 +46,9 @@ def test_bad_recipes_get_stable_codes(client: TestClient) -> None:
         ({"name": "r", "config": "x"}, 400, "prepass_recipe_invalid_config"),
         ({"name": "r", "config": {"dedupe_iou": 5}}, 400, "prepass_recipe_invalid_config"),  # a known knob, bad
         ({"name": "r", "config": {"fusion_mode": "vote"}}, 400, "prepass_recipe_invalid_config"),
+        ({"name": "r", "config": {"yolo_run_id": "../run"}}, 400, "prepass_recipe_invalid_config"),
+        ({"name": "r", "config": {"calibrator_dir": "a/../../etc"}}, 400, "prepass_recipe_invalid_config"),
+        ({"name": "r", "config": {"classifier_id": 3}}, 400, "prepass_recipe_invalid_config"),
         ({"name": "r", "config": {"dedupe": {"cross_iou": 0.5}}}, 400, "prepass_recipe_legacy_cross_iou_unsupported"),
         ({"name": "r", "config": {}, "recipe_id": ".hidden"}, 400, "prepass_recipe_path_invalid"),
         ({"config": {}}, 422, None),

@@ -114,10 +114,20 @@ def _mining_round_trip(ctx: ValidationContext, dataset_id: str, classes: list[st
     files = {"file": ("r.zip", exported, "application/zip")}
     imported = ctx.http.post("/agent_mining/recipes/import", files=files).raise_for_status().json()
     made.append(imported["id"])
-    assert imported["renamed_from"] == dataset_id and imported["recipe"] == saved["recipe"], imported
+    assert imported["renamed_from"] == dataset_id and imported["recipe"]["steps"] == saved["recipe"]["steps"], imported
+    assert imported["recipe"]["clip_head"]["classifier_path"] != head, imported  # published under a fresh name
     bad = {"file": ("r.zip", _traversal_zip(), "application/zip")}
     _expect(ctx.http.post("/agent_mining/recipes/import", files=bad), 400, "agent_recipe_import_invalid_path")
     return made
+
+
+def _delete_recipe(ctx: ValidationContext, recipe_id: str, *, keep_head: str) -> None:
+    """Delete a recipe and the head its import published in the classifiers folder (not the row's own head)."""
+    record = ctx.http.get(f"/agent_mining/recipes/{recipe_id}")
+    clip_head = (record.json().get("recipe") or {}).get("clip_head") if record.status_code == 200 else None
+    ctx.http.delete(f"/agent_mining/recipes/{recipe_id}")
+    if clip_head and clip_head.get("classifier_path") not in (None, keep_head):
+        ctx.http.delete("/clip/classifiers", params={"rel_path": clip_head["classifier_path"]})
 
 
 def check_mining_recipes(ctx: ValidationContext) -> str:
@@ -142,7 +152,7 @@ def check_mining_recipes(ctx: ValidationContext) -> str:
         for cascade_id in cascades:
             ctx.http.delete(f"/agent_mining/cascades/{cascade_id}")
         for recipe_id in recipes:
-            ctx.http.delete(f"/agent_mining/recipes/{recipe_id}")
+            _delete_recipe(ctx, recipe_id, keep_head=head)
         ctx.http.delete("/clip/classifiers", params={"rel_path": head})
         ctx.http.delete(f"/datasets/{dataset_id}")
     return (
