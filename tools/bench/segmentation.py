@@ -7,6 +7,7 @@ object of the dataset. Baseline, in the same run: the object's box as its polygo
 says about the shape). Rows:
 1. the contour step alone (`tator.segmentation.polygons.trace_polygon`) on the true masks: the upper
    bound of the build with a perfect SAM, and the check that tracing and simplification lose nothing;
+   beside it the reference's rule (convex hull of the mask's pixels, Douglas-Peucker at 30 px) on the same masks;
 2. the whole build job (`tator.segmentation.build.run`) with the tiny random SAM3 tracker and tiny classic
    SAM: their masks are noise, so this row shows the plumbing and the fallback counts, not quality;
 3. with `--finetune-steps N`: the tiny SAM3 tracker's mask decoder trained for N steps on the training
@@ -27,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tator.annotations import BBox  # noqa: E402
 from tator.offline import configure_model_libraries  # noqa: E402
 from tator.segmentation.polygons import box_polygon, trace_polygon  # noqa: E402
 from tator.vision.masks import mask_iou, polygon_mask  # noqa: E402
@@ -51,6 +53,30 @@ def contour_on_true_masks(images: Sequence[SyntheticImage]) -> None:
             ious.append(_iou(traced, mask))
             boxes.append(_iou(box_polygon(truth.box), mask))
     _row("contour step on the true masks", ious, boxes, "no fallback")
+
+
+def reference_rule(mask: np.ndarray, box: BBox, epsilon: float = 30.0) -> tuple[list[float], bool]:
+    """The reference's polygon: the convex hull of every mask pixel, then Douglas-Peucker with 30 px; the
+    box when fewer than 3 points are left. Returns (polygon, fell back to the box)."""
+    import cv2
+
+    points = np.argwhere(mask)[:, ::-1].astype(np.int32)
+    hull = cv2.approxPolyDP(cv2.convexHull(points), epsilon, True).reshape(-1, 2)
+    if len(hull) < 3:
+        return list(box_polygon(box)), True
+    return [float(v) for v in hull.reshape(-1)], False
+
+
+def reference_on_true_masks(images: Sequence[SyntheticImage]) -> None:
+    ious, boxes, fallbacks = [], [], 0
+    for image in images:
+        for truth in image.boxes:
+            mask = truth.mask(image.width, image.height)
+            polygon, fell_back = reference_rule(mask, truth.box)
+            ious.append(_iou(polygon, mask))
+            boxes.append(_iou(box_polygon(truth.box), mask))
+            fallbacks += fell_back
+    _row("the reference's rule (convex hull, 30 px) on the true masks", ious, boxes, f"{fallbacks} box fallbacks")
 
 
 def _read_polygons(label: Path, width: int, height: int) -> list[list[float]]:
@@ -186,6 +212,7 @@ def main() -> None:
         print("| polygons from | objects | mean mask IoU, polygon | mean mask IoU, box (baseline) | notes |")
         print("|---|---|---|---|---|")
         contour_on_true_masks(ds.images)
+        reference_on_true_masks(ds.images)
         from tator.zoo.tiny import ensure_tiny_zoo
 
         zoo = ensure_tiny_zoo(scratch / "zoo")
