@@ -1,6 +1,6 @@
 """Segmentation build quality on the synthetic shapes, whose true masks are known exactly.
 
-    python tools/bench/segmentation.py [--train 24] [--val 8] [--size 128] [--finetune-steps 0]
+    python tools/bench/segmentation.py [--train 24] [--val 8] [--size 128] [--finetune-steps 0] [--finetune-only]
 
 Every figure is the mean mask IoU against each shape's true mask (`GroundTruthBox.mask`), over every
 object of the dataset. Baseline, in the same run: the object's box as its polygon (what a bbox dataset
@@ -10,8 +10,9 @@ says about the shape). Rows:
    beside it the reference's rule (convex hull of the mask's pixels, Douglas-Peucker at 30 px) on the same masks;
 2. the whole build job (`tator.segmentation.build.run`) with the tiny random SAM3 tracker and tiny classic
    SAM: their masks are noise, so this row shows the plumbing and the fallback counts, not quality;
-3. with `--finetune-steps N`: the tiny SAM3 tracker's mask decoder trained for N steps on the training
-   images' true masks (box prompts), then the build on the held-out val images.
+3. with `--finetune-steps N` (80 in docs/benchmarks.md): every weight of the tiny SAM3 tracker trained for
+   N steps on the training images' true masks (box prompts), then the build on the held-out val images,
+   beside the same build with the untrained tracker.
 """
 
 from __future__ import annotations
@@ -145,7 +146,12 @@ def report_build(
 ) -> None:
     ious, boxes, result, seconds = build(ds, family, source, scratch, splits)
     reasons = {k: v for k, v in result.fallback_reasons.items() if v}
-    _row(name, ious, boxes, f"{result.fallbacks} fallbacks {reasons or ''}, {seconds:.0f} s")
+    _row(
+        name,
+        ious,
+        boxes,
+        f"{result.fallbacks} fallbacks {reasons}, {seconds:.0f} s" if reasons else f"0 fallbacks, {seconds:.0f} s",
+    )
 
 
 def finetune_tracker(
