@@ -1,16 +1,18 @@
 """Segmentation build quality on the synthetic shapes, whose true masks are known exactly.
 
-    python tools/bench/segmentation.py [--train 24] [--val 8] [--size 128] [--finetune-steps 0]
+    python tools/bench/segmentation.py [--train 24] [--val 8] [--size 128] [--finetune-steps 0] [--finetune-only]
 
 Every figure is the mean mask IoU against each shape's true mask (`GroundTruthBox.mask`), over every
 object of the dataset. Baseline, in the same run: the object's box as its polygon (what a bbox dataset
 says about the shape). Rows:
 1. the contour step alone (`tator.segmentation.polygons.trace_polygon`) on the true masks: the upper
    bound of the build with a perfect SAM, and the check that tracing and simplification lose nothing;
+   beside it the reference's rule (convex hull of the mask's pixels, Douglas-Peucker at 30 px) on the same masks;
 2. the whole build job (`tator.segmentation.build.run`) with the tiny random SAM3 tracker and tiny classic
    SAM: their masks are noise, so this row shows the plumbing and the fallback counts, not quality;
-3. with `--finetune-steps N`: the tiny SAM3 tracker's mask decoder trained for N steps on the training
-   images' true masks (box prompts), then the build on the held-out val images.
+3. with `--finetune-steps N` (80 in docs/benchmarks.md): every weight of the tiny SAM3 tracker trained for
+   N steps on the training images' true masks (box prompts), then the build on the held-out val images,
+   beside the same build with the untrained tracker.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tator.annotations import BBox  # noqa: E402
 from tator.offline import configure_model_libraries  # noqa: E402
 from tator.segmentation.polygons import box_polygon, trace_polygon  # noqa: E402
 from tator.vision.masks import mask_iou, polygon_mask  # noqa: E402
@@ -51,6 +54,30 @@ def contour_on_true_masks(images: Sequence[SyntheticImage]) -> None:
             ious.append(_iou(traced, mask))
             boxes.append(_iou(box_polygon(truth.box), mask))
     _row("contour step on the true masks", ious, boxes, "no fallback")
+
+
+def reference_rule(mask: np.ndarray, box: BBox, epsilon: float = 30.0) -> tuple[list[float], bool]:
+    """The reference's polygon: the convex hull of every mask pixel, then Douglas-Peucker with 30 px; the
+    box when fewer than 3 points are left. Returns (polygon, fell back to the box)."""
+    import cv2
+
+    points = np.argwhere(mask)[:, ::-1].astype(np.int32)
+    hull = cv2.approxPolyDP(cv2.convexHull(points), epsilon, True).reshape(-1, 2)
+    if len(hull) < 3:
+        return list(box_polygon(box)), True
+    return [float(v) for v in hull.reshape(-1)], False
+
+
+def reference_on_true_masks(images: Sequence[SyntheticImage]) -> None:
+    ious, boxes, fallbacks = [], [], 0
+    for image in images:
+        for truth in image.boxes:
+            mask = truth.mask(image.width, image.height)
+            polygon, fell_back = reference_rule(mask, truth.box)
+            ious.append(_iou(polygon, mask))
+            boxes.append(_iou(box_polygon(truth.box), mask))
+            fallbacks += fell_back
+    _row("the reference's rule (convex hull, 30 px) on the true masks", ious, boxes, f"{fallbacks} box fallbacks")
 
 
 def _read_polygons(label: Path, width: int, height: int) -> list[list[float]]:
@@ -97,18 +124,19 @@ def build(ds: SyntheticDataset, family: str, source: str, scratch: Path, splits:
     return ious, boxes, result, seconds
 
 
-def _only(ds: SyntheticDataset, split: str) -> SyntheticDataset:
-    """The val images alone, as a dataset the build reads (a copy without the train split)."""
+def _held_out(ds: SyntheticDataset) -> SyntheticDataset:
+    """The val images alone, copied into a dataset of their own (as its `train` split, the layout the
+    build reads), so a model tuned on the train images is scored on images it never saw."""
     import shutil
 
-    root = ds.root.parent / f"{ds.root.name}-{split}"
+    root = ds.root.parent / f"{ds.root.name}-heldout"
     shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(ds.root / split, root / split)
+    shutil.copytree(ds.root / "val", root / "train")
     shutil.copy(ds.root / "labelmap.txt", root / "labelmap.txt")
     images = tuple(
-        SyntheticImage(i.split, i.key, root / i.key, root / i.label_path.relative_to(ds.root), i.width, i.height,
-                       i.boxes)
-        for i in ds.split(split)
+        SyntheticImage("train", f"train/{i.path.parent.name}/{i.path.name}", root / "train" / "images" / i.path.name,
+                       root / "train" / "labels" / i.label_path.name, i.width, i.height, i.boxes)
+        for i in ds.split("val")
     )  # fmt: skip
     return SyntheticDataset(root, ds.labelmap, images, ds.polygons)
 
@@ -118,7 +146,12 @@ def report_build(
 ) -> None:
     ious, boxes, result, seconds = build(ds, family, source, scratch, splits)
     reasons = {k: v for k, v in result.fallback_reasons.items() if v}
-    _row(name, ious, boxes, f"{result.fallbacks} fallbacks {reasons or ''}, {seconds:.0f} s")
+    _row(
+        name,
+        ious,
+        boxes,
+        f"{result.fallbacks} fallbacks {reasons}, {seconds:.0f} s" if reasons else f"0 fallbacks, {seconds:.0f} s",
+    )
 
 
 def finetune_tracker(
@@ -172,6 +205,7 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=8)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--finetune-steps", type=int, default=0)
+    parser.add_argument("--finetune-only", action="store_true", help="skip the rows of the random models")
     args = parser.parse_args()
     import torch
 
@@ -184,18 +218,24 @@ def main() -> None:
         print("| polygons from | objects | mean mask IoU, polygon | mean mask IoU, box (baseline) | notes |")
         print("|---|---|---|---|---|")
         contour_on_true_masks(ds.images)
+        reference_on_true_masks(ds.images)
         from tator.zoo.tiny import ensure_tiny_zoo
 
         zoo = ensure_tiny_zoo(scratch / "zoo")
         splits = ("train", "val")
-        report_build("build, tiny random SAM3 tracker", ds, "sam3_tracker", str(zoo["sam3_tracker"]), scratch, splits)
-        report_build("build, tiny random classic SAM", ds, "sam1", str(zoo["sam1"]), scratch, splits)
+        if not args.finetune_only:
+            report_build(
+                "build, tiny random SAM3 tracker", ds, "sam3_tracker", str(zoo["sam3_tracker"]), scratch, splits
+            )
+            report_build("build, tiny random classic SAM", ds, "sam1", str(zoo["sam1"]), scratch, splits)
         if args.finetune_steps:
             tuned = finetune_tracker(zoo["sam3_tracker"], ds.split("train"), scratch / "tuned", args.finetune_steps)
-            val = _only(ds, "val")
-            contour_on_true_masks(val.images)
-            report_build("build on val, tiny SAM3 tracker fine-tuned", val, "sam3_tracker", str(tuned), scratch,
-                         ("val",))  # fmt: skip
+            held = _held_out(ds)
+            contour_on_true_masks(held.images)
+            report_build("val images, tiny random SAM3 tracker", held, "sam3_tracker", str(zoo["sam3_tracker"]),
+                         scratch, ("train",))  # fmt: skip
+            report_build("val images, tiny SAM3 tracker fine-tuned on train", held, "sam3_tracker", str(tuned),
+                         scratch, ("train",))  # fmt: skip
 
 
 if __name__ == "__main__":
