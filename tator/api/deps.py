@@ -1,4 +1,8 @@
-"""Annotated dependency aliases: every route reads shared state through these."""
+"""Annotated dependency aliases: every route reads shared state through these.
+
+The getters are `async def` on purpose: FastAPI runs a plain `def` dependency in the thread pool, one thread
+hop per dependency per request (four on a detector predict), for what is an attribute read. Dependencies
+that touch the disk or may build something stay plain `def`."""
 
 from __future__ import annotations
 
@@ -14,30 +18,30 @@ from tator.state import AppState
 from tator.storage.layout import Layout
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return cast(AppState, request.state.tator)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_registry(state: StateDep) -> ModelRegistry:
+async def get_registry(state: StateDep) -> ModelRegistry:
     return state.registry
 
 
-def get_jobs(state: StateDep) -> JobManager:
+async def get_jobs(state: StateDep) -> JobManager:
     return state.jobs
 
 
-def get_layout(state: StateDep) -> Layout:
+async def get_layout(state: StateDep) -> Layout:
     return state.layout
 
 
-def get_images(state: StateDep) -> ImageCache:
+async def get_images(state: StateDep) -> ImageCache:
     return state.images
 
 

@@ -10,7 +10,7 @@ from tator.api.deps import StateDep
 from tator.sam3.interactive import SamRuntime
 
 
-def get_sam(state: StateDep) -> SamRuntime:
+async def get_sam(state: StateDep) -> SamRuntime:
     return state.sam
 
 
