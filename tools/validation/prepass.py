@@ -88,7 +88,9 @@ def check_dataset_job(ctx: ValidationContext) -> str:
     dataset = _dataset(ctx)
     missing = ctx.http.post("/prepass/jobs", json={"dataset_id": "validate_missing_dataset"})
     assert missing.status_code == 404 and missing.json()["detail"] == "dataset_not_found", missing.text
-    body = {"dataset_id": dataset["id"], "enable_sam3_text": False, "enable_sam3_similarity": False, **FAST}
+    detectors = bool(ctx.http.get("/yolo/active").raise_for_status().json().get("run_id"))
+    sources = {"enable_sam3_text": not detectors, "grid_cols": 1, "grid_rows": 1, "enable_sam3_similarity": False}
+    body = {"dataset_id": dataset["id"], **FAST, **sources}
     first = _wait(ctx, ctx.http.post("/prepass/jobs", json=body).raise_for_status().json()["job_id"])
     assert first["status"] == "succeeded", first["error"]
     again = _wait(ctx, ctx.http.post("/prepass/jobs", json=body).raise_for_status().json()["job_id"])
