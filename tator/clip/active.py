@@ -114,6 +114,11 @@ def head_backbone(head: ClassifierHead, places: ClipPlaces, clip_model: str | No
     raise error
 
 
+def head_backbone(head: ClassifierHead, places: ClipPlaces) -> Backbone:
+    """The backbone a head was trained on, resolved on this server (for heads other than the active one)."""
+    return _backbone(head, places, None)
+
+
 def _encoder_dim(registry: ModelRegistry, backbone: Backbone) -> int:
     failed = Dinov3LoadFailed if backbone.encoder_type == "dinov3" else ClipLoadFailed
     try:

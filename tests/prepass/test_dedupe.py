@@ -66,7 +66,7 @@ def test_invalid_boxes_pass_through() -> None:
     bad = cand((5, 5, 5, 9), "car", 0.99, "yolo", "bad")
     good = cand((5, 5, 9, 9), "car", 0.5, "yolo", "good")
     out = merge_candidates([bad, good, good.model_copy(update={"atom_ids": ("g2",)})])
-    assert [c.atom_ids for c in out] == [("good", "g2"), ("bad",)]
+    assert [c.atom_ids for c in out] == [("bad",), ("good", "g2")]  # by score; the invalid box is not merged
 
 
 def test_scoreless_filter_needs_a_scored_anchor() -> None:
@@ -89,3 +89,18 @@ def test_many_candidates_cross_row_blocks() -> None:
 def test_config_bounds() -> None:
     with pytest.raises(ValueError):
         DedupeConfig(iou=1.5)
+
+
+def test_per_class_clustering_equals_one_pass_over_all_classes() -> None:
+    import numpy as np
+
+    from tator.prepass.candidates import make_atoms
+
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 100, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 30, (300, 2))], axis=1)
+    items = make_atoms(boxes, rng.uniform(0, 1, 300), rng.integers(0, 3, 300), ["a", "b", "c"], source="yolo",
+                       run_id="r")  # fmt: skip
+    grouped = merge_candidates(items, iou=0.3)  # per class
+    one_pass = merge_candidates(items, iou=0.3, cross_class_iou=1.0)  # all classes together, never merging them
+    assert grouped == one_pass and len(grouped) < len(items)
