@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from tator.vision.boxes import box_iou
+from tator.vision.boxes import pairwise_iou
 
 Box = tuple[float, float, float, float]
 
@@ -112,13 +112,13 @@ class Evaluation:
         }
 
 
-def _greedy(pred_boxes: list[Box], truth_boxes: list[Box], iou: float) -> list[bool]:
+def greedy_match(pred_boxes: list[Box], truth_boxes: list[Box], iou: float) -> list[bool]:
     """COCO's matching of predictions already in descending score order: one GT box each, best IoU first."""
     if not truth_boxes:
         return [False] * len(pred_boxes)
     if not pred_boxes:
         return []
-    ious = box_iou(np.asarray(pred_boxes, dtype=np.float32), np.asarray(truth_boxes, dtype=np.float32))
+    ious = pairwise_iou(pred_boxes, truth_boxes)
     taken = np.zeros(len(truth_boxes), dtype=bool)
     out: list[bool] = []
     for row in ious:
@@ -158,7 +158,7 @@ def class_curves(
     for (image, class_id), preds in by_key.items():
         preds.sort(key=lambda p: -p.score)  # stable: ties keep input order, as COCO's mergesort does
         scores[class_id].extend(p.score for p in preds)
-        hits[class_id].extend(_greedy([p.box for p in preds], gt_by_key.get((image, class_id), []), iou))
+        hits[class_id].extend(greedy_match([p.box for p in preds], gt_by_key.get((image, class_id), []), iou))
     n_truth = defaultdict(int, dict.fromkeys(range(n_classes), 0))
     for (_, class_id), boxes in gt_by_key.items():
         n_truth[class_id] += len(boxes)
@@ -195,20 +195,18 @@ def evaluate(
     return evaluate_at(curves, classes, float("-inf"), iou=iou)
 
 
-def pr_points(curves: Mapping[int, ClassCurve]) -> tuple[list[float], list[float], list[float]]:
-    """Micro-averaged (thresholds, precision, recall) over all classes for one global threshold."""
+def pooled(curves: Mapping[int, ClassCurve]) -> ClassCurve:
+    """All classes' curves as one (micro-averaging; a single global threshold)."""
     scores = np.concatenate([c.scores for c in curves.values()]) if curves else np.zeros(0)
     hits = np.concatenate([c.is_tp for c in curves.values()]) if curves else np.zeros(0, dtype=bool)
-    n_truth = sum(c.n_truth for c in curves.values())
-    merged = ClassCurve(*_sorted(scores, hits), n_truth)
+    order = np.argsort(-scores, kind="stable")
+    return ClassCurve(scores[order], hits[order], sum(c.n_truth for c in curves.values()))
+
+
+def pr_points(curves: Mapping[int, ClassCurve]) -> tuple[list[float], list[float], list[float]]:
+    """Micro-averaged (thresholds, precision, recall) over all classes for one global threshold."""
+    merged = pooled(curves)
     thr, tp, fp = merged.sweep()
     precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
-    recall = tp / n_truth if n_truth else np.zeros_like(tp, dtype=np.float64)
+    recall = tp / merged.n_truth if merged.n_truth else np.zeros_like(tp, dtype=np.float64)
     return thr.tolist(), precision.tolist(), recall.tolist()
-
-
-def _sorted(
-    scores: npt.NDArray[np.float64], hits: npt.NDArray[np.bool_]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    order = np.argsort(-scores, kind="stable")
-    return scores[order].astype(np.float64), hits[order].astype(bool)

@@ -1,0 +1,105 @@
+"""A synthetic candidate pool whose truth is known, for tests and the calibration benchmark.
+
+Ground-truth boxes are drawn per image (some images have none); three sources then propose boxes with controlled
+noise, the way the real ones behave:
+- `detector`: tight boxes and confident scores, misses some objects and confuses two classes (car <-> truck);
+- `sam3_text`: finds almost everything but with looser boxes, many false positives and weakly informative scores;
+- `similarity`: lower recall, scores that track the truth.
+Proposals of the same object and class are merged into one candidate (the highest-scoring box represents it, every
+source keeps its score), as the prepass dedupe does; false positives stay separate. A classifier-head probability
+is attached to every candidate (high when the label is right). Boxes are pixel xyxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tator.calibration.evaluate import Box
+from tator.calibration.samples import CandidateBox, ImageSample
+
+CLASSES: tuple[str, ...] = ("car", "truck", "tank")
+WIDTH, HEIGHT = 640, 480
+
+
+@dataclass(frozen=True)
+class SourceNoise:
+    """How one source behaves: recall, box jitter (fraction of the box size), class confusion, false positives
+    per image and the Beta parameters of its scores on true objects and on false positives."""
+
+    name: str
+    recall: float
+    jitter: float
+    confusion: float
+    fp_per_image: float
+    tp_beta: tuple[float, float]
+    fp_beta: tuple[float, float]
+
+
+SOURCES: tuple[SourceNoise, ...] = (
+    SourceNoise("detector", 0.80, 0.04, 0.18, 0.4, (6.0, 2.0), (2.0, 3.0)),
+    SourceNoise("sam3_text", 0.95, 0.14, 0.05, 3.0, (3.0, 2.5), (2.0, 2.5)),
+    SourceNoise("similarity", 0.60, 0.08, 0.02, 1.0, (5.0, 2.0), (2.0, 4.0)),
+)
+
+
+def _truth(rng: np.random.Generator) -> list[tuple[int, Box]]:
+    out: list[tuple[int, Box]] = []
+    n = 0 if rng.random() < 0.15 else int(rng.integers(1, 7))
+    for _ in range(n):
+        w, h = rng.uniform(30, 120), rng.uniform(30, 120)
+        x, y = rng.uniform(0, WIDTH - w), rng.uniform(0, HEIGHT - h)
+        out.append((int(rng.integers(0, len(CLASSES))), (x, y, x + w, y + h)))
+    return out
+
+
+def _jitter(rng: np.random.Generator, box: Box, amount: float) -> Box:
+    w, h = box[2] - box[0], box[3] - box[1]
+    d = rng.normal(0, amount, 4) * np.array([w, h, w, h])
+    x1, y1 = max(0.0, box[0] + d[0]), max(0.0, box[1] + d[1])
+    return (x1, y1, max(x1 + 2, min(WIDTH, box[2] + d[2])), max(y1 + 2, min(HEIGHT, box[3] + d[3])))
+
+
+def _confused(rng: np.random.Generator, class_id: int, rate: float) -> int:
+    if rng.random() >= rate:
+        return class_id
+    return {0: 1, 1: 0}.get(class_id, int(rng.integers(0, len(CLASSES))))
+
+
+def _clf(rng: np.random.Generator, right: bool) -> float:
+    return float(rng.beta(4, 2.5) if right else rng.beta(2.5, 4))
+
+
+def make_image(rng: np.random.Generator, key: str) -> ImageSample:
+    """One synthetic image: ground truth and the merged candidates of every source."""
+    truths = _truth(rng)
+    merged: dict[tuple[int, int], dict[str, tuple[float, Box]]] = {}  # (object, class) -> source -> (score, box)
+    extra: list[CandidateBox] = []
+    for src in SOURCES:
+        for n, (class_id, box) in enumerate(truths):
+            if rng.random() < src.recall:
+                label = _confused(rng, class_id, src.confusion)
+                score = float(rng.beta(*src.tp_beta)) * (0.7 if label != class_id else 1.0)
+                merged.setdefault((n, label), {})[src.name] = (score, _jitter(rng, box, src.jitter))
+        for _ in range(int(rng.poisson(src.fp_per_image))):
+            w, h = rng.uniform(20, 120), rng.uniform(20, 120)
+            x, y = rng.uniform(0, WIDTH - w), rng.uniform(0, HEIGHT - h)
+            score = float(rng.beta(*src.fp_beta))
+            extra.append(CandidateBox(int(rng.integers(0, len(CLASSES))), (x, y, x + w, y + h), score,
+                                      {src.name: score}, 1, _clf(rng, False), bool(rng.random() < 0.3)))  # fmt: skip
+    cands: list[CandidateBox] = []
+    for (n, label), by_source in merged.items():
+        best = max(by_source.values(), key=lambda v: v[0])
+        right = truths[n][0] == label
+        cands.append(CandidateBox(label, best[1], best[0], {s: v[0] for s, v in by_source.items()}, len(by_source),
+                                  _clf(rng, right), right == bool(rng.random() < 0.75)))  # fmt: skip
+    cands.extend(extra)
+    order = rng.permutation(len(cands))
+    return ImageSample(key, WIDTH, HEIGHT, [cands[i] for i in order], truths)
+
+
+def make_pool(n_images: int, *, seed: int = 0) -> list[ImageSample]:
+    """`n_images` synthetic images, reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    return [make_image(rng, f"images/{n:05d}.png") for n in range(n_images)]
