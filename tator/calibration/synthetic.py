@@ -5,19 +5,22 @@ noise, the way the real ones behave:
 - `detector`: tight boxes and confident scores, misses some objects and confuses two classes (car <-> truck);
 - `sam3_text`: finds almost everything but with looser boxes, many false positives and weakly informative scores;
 - `similarity`: lower recall, scores that track the truth.
-Proposals of the same object and class are merged into one candidate (the highest-scoring box represents it, every
-source keeps its score), as the prepass dedupe does; false positives stay separate. A classifier-head probability
-is attached to every candidate (high when the label is right). Boxes are pixel xyxy.
+The proposals go through the prepass dedupe (same-class IoU merge at 0.75, per-source scores kept), so loose boxes
+that do not merge stay as duplicates, as they do in a real prepass. A classifier-head probability is then attached
+to every candidate (high when its label matches the object under it). Boxes are pixel xyxy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tator.calibration.evaluate import Box
-from tator.calibration.samples import CandidateBox, ImageSample
+from tator.calibration.samples import CandidateBox, ImageSample, candidates_from_records
+from tator.prepass.candidates import Candidate, make_atoms
+from tator.prepass.dedupe import merge_candidates
+from tator.vision.boxes import pairwise_iou
 
 CLASSES: tuple[str, ...] = ("car", "truck", "tank")
 WIDTH, HEIGHT = 640, 480
@@ -67,36 +70,39 @@ def _confused(rng: np.random.Generator, class_id: int, rate: float) -> int:
     return {0: 1, 1: 0}.get(class_id, int(rng.integers(0, len(CLASSES))))
 
 
-def _clf(rng: np.random.Generator, right: bool) -> float:
-    return float(rng.beta(4, 2.5) if right else rng.beta(2.5, 4))
+def _atoms(rng: np.random.Generator, truths: list[tuple[int, Box]], src: SourceNoise) -> list[Candidate]:
+    boxes: list[Box] = []
+    scores: list[float] = []
+    labels: list[int] = []
+    for class_id, box in truths:
+        if rng.random() < src.recall:
+            label = _confused(rng, class_id, src.confusion)
+            scores.append(float(rng.beta(*src.tp_beta)) * (0.7 if label != class_id else 1.0))
+            boxes.append(_jitter(rng, box, src.jitter))
+            labels.append(label)
+    for _ in range(int(rng.poisson(src.fp_per_image))):
+        w, h = rng.uniform(20, 120), rng.uniform(20, 120)
+        x, y = rng.uniform(0, WIDTH - w), rng.uniform(0, HEIGHT - h)
+        boxes.append((x, y, x + w, y + h))
+        scores.append(float(rng.beta(*src.fp_beta)))
+        labels.append(int(rng.integers(0, len(CLASSES))))
+    return make_atoms(boxes, scores, labels, CLASSES, source=src.name, run_id=f"{src.name}:full")
+
+
+def _with_classifier(rng: np.random.Generator, cand: CandidateBox, truths: list[tuple[int, Box]]) -> CandidateBox:
+    """The classifier head's verdict on the merged box: confident when its label matches the object under it."""
+    same = [box for cid, box in truths if cid == cand.class_id]
+    right = bool(same) and float(pairwise_iou([cand.box], same).max()) >= 0.5
+    prob = float(rng.beta(4, 2.5) if right else rng.beta(2.5, 4))
+    return replace(cand, classifier_prob=prob, classifier_agrees=right == bool(rng.random() < 0.75))
 
 
 def make_image(rng: np.random.Generator, key: str) -> ImageSample:
-    """One synthetic image: ground truth and the merged candidates of every source."""
+    """One synthetic image: ground truth and every source's proposals after the prepass dedupe."""
     truths = _truth(rng)
-    merged: dict[tuple[int, int], dict[str, tuple[float, Box]]] = {}  # (object, class) -> source -> (score, box)
-    extra: list[CandidateBox] = []
-    for src in SOURCES:
-        for n, (class_id, box) in enumerate(truths):
-            if rng.random() < src.recall:
-                label = _confused(rng, class_id, src.confusion)
-                score = float(rng.beta(*src.tp_beta)) * (0.7 if label != class_id else 1.0)
-                merged.setdefault((n, label), {})[src.name] = (score, _jitter(rng, box, src.jitter))
-        for _ in range(int(rng.poisson(src.fp_per_image))):
-            w, h = rng.uniform(20, 120), rng.uniform(20, 120)
-            x, y = rng.uniform(0, WIDTH - w), rng.uniform(0, HEIGHT - h)
-            score = float(rng.beta(*src.fp_beta))
-            extra.append(CandidateBox(int(rng.integers(0, len(CLASSES))), (x, y, x + w, y + h), score,
-                                      {src.name: score}, 1, _clf(rng, False), bool(rng.random() < 0.3)))  # fmt: skip
-    cands: list[CandidateBox] = []
-    for (n, label), by_source in merged.items():
-        best = max(by_source.values(), key=lambda v: v[0])
-        right = truths[n][0] == label
-        cands.append(CandidateBox(label, best[1], best[0], {s: v[0] for s, v in by_source.items()}, len(by_source),
-                                  _clf(rng, right), right == bool(rng.random() < 0.75)))  # fmt: skip
-    cands.extend(extra)
-    order = rng.permutation(len(cands))
-    return ImageSample(key, WIDTH, HEIGHT, [cands[i] for i in order], truths)
+    atoms = [atom for src in SOURCES for atom in _atoms(rng, truths, src)]
+    merged = candidates_from_records([c.model_dump() for c in merge_candidates(atoms)], CLASSES)
+    return ImageSample(key, WIDTH, HEIGHT, [_with_classifier(rng, c, truths) for c in merged], truths)
 
 
 def make_pool(n_images: int, *, seed: int = 0) -> list[ImageSample]:
