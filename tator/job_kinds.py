@@ -7,6 +7,7 @@ tests/test_job_kinds.py walks this list and checks the contract of every entry.
 
 from __future__ import annotations
 
+from tator.calibration.job import CALIBRATION
 from tator.clip.train import CLIP_TRAIN
 from tator.clip.train import complete_training as complete_clip
 from tator.clip.train_start import clip_roots
@@ -29,10 +30,13 @@ from tator.yolo.train import YOLO_TRAIN
 from tator.yolo.train import complete_training as complete_yolo
 
 JOB_KINDS: tuple[JobKind, ...] = (
-    YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN, SAM3_TRAIN, *PROMPT_JOB_KINDS.values()
+    YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN, SAM3_TRAIN, *PROMPT_JOB_KINDS.values(),
+    CALIBRATION,
 )  # fmt: skip
 # Kinds whose job leaves nothing for the server to do at the end (their output is read from the run dir).
-NO_COMPLETION: frozenset[str] = frozenset({SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values())})
+NO_COMPLETION: frozenset[str] = frozenset(
+    {SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values()), CALIBRATION.name}
+)
 
 
 def _runs(
@@ -51,6 +55,6 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(RFDETR_TRAIN, complete_rfdetr(rfdetr_runs))
     kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout, cache_max_bytes=0)))  # publishing needs no cache bound
     kinds.register(QWEN_TRAIN, complete_qwen)
-    for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values()):
+    for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values(), CALIBRATION):
         kinds.register(kind)
     return kinds

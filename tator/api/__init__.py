@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tator.api import (
+    calibration,
     crop_zip,
     datasets,
     datasets_image_sessions,
@@ -55,4 +56,5 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_train.router)
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
+    router.include_router(calibration.router)
     return router

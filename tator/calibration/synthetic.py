@@ -57,11 +57,11 @@ def _truth(rng: np.random.Generator) -> list[tuple[int, Box]]:
     return out
 
 
-def _jitter(rng: np.random.Generator, box: Box, amount: float) -> Box:
+def _jitter(rng: np.random.Generator, box: Box, amount: float, size: tuple[int, int]) -> Box:
     w, h = box[2] - box[0], box[3] - box[1]
     d = rng.normal(0, amount, 4) * np.array([w, h, w, h])
     x1, y1 = max(0.0, box[0] + d[0]), max(0.0, box[1] + d[1])
-    return (x1, y1, max(x1 + 2, min(WIDTH, box[2] + d[2])), max(y1 + 2, min(HEIGHT, box[3] + d[3])))
+    return (x1, y1, max(x1 + 1, min(size[0], box[2] + d[2])), max(y1 + 1, min(size[1], box[3] + d[3])))
 
 
 def _confused(rng: np.random.Generator, class_id: int, rate: float) -> int:
@@ -70,7 +70,9 @@ def _confused(rng: np.random.Generator, class_id: int, rate: float) -> int:
     return {0: 1, 1: 0}.get(class_id, int(rng.integers(0, len(CLASSES))))
 
 
-def _atoms(rng: np.random.Generator, truths: list[tuple[int, Box]], src: SourceNoise) -> list[Candidate]:
+def _atoms(
+    rng: np.random.Generator, truths: list[tuple[int, Box]], src: SourceNoise, size: tuple[int, int]
+) -> list[Candidate]:
     boxes: list[Box] = []
     scores: list[float] = []
     labels: list[int] = []
@@ -78,11 +80,11 @@ def _atoms(rng: np.random.Generator, truths: list[tuple[int, Box]], src: SourceN
         if rng.random() < src.recall:
             label = _confused(rng, class_id, src.confusion)
             scores.append(float(rng.beta(*src.tp_beta)) * (0.7 if label != class_id else 1.0))
-            boxes.append(_jitter(rng, box, src.jitter))
+            boxes.append(_jitter(rng, box, src.jitter, size))
             labels.append(label)
     for _ in range(int(rng.poisson(src.fp_per_image))):
-        w, h = rng.uniform(20, 120), rng.uniform(20, 120)
-        x, y = rng.uniform(0, WIDTH - w), rng.uniform(0, HEIGHT - h)
+        w, h = rng.uniform(0.04, 0.25) * size[0], rng.uniform(0.04, 0.25) * size[1]
+        x, y = rng.uniform(0, size[0] - w), rng.uniform(0, size[1] - h)
         boxes.append((x, y, x + w, y + h))
         scores.append(float(rng.beta(*src.fp_beta)))
         labels.append(int(rng.integers(0, len(CLASSES))))
@@ -97,12 +99,29 @@ def _with_classifier(rng: np.random.Generator, cand: CandidateBox, truths: list[
     return replace(cand, classifier_prob=prob, classifier_agrees=right == bool(rng.random() < 0.75))
 
 
+def make_candidates(
+    rng: np.random.Generator, truths: list[tuple[int, Box]], size: tuple[int, int] = (WIDTH, HEIGHT)
+) -> list[CandidateBox]:
+    """Every source's noisy proposals of `truths` (class id, pixel box) in an image of `size` (width, height),
+    after the prepass dedupe, with a classifier verdict."""
+    atoms = [atom for src in SOURCES for atom in _atoms(rng, truths, src, size)]
+    merged = candidates_from_records([c.model_dump() for c in merge_candidates(atoms)], CLASSES)
+    return [_with_classifier(rng, c, truths) for c in merged]
+
+
+def candidate_record(cand: CandidateBox, classes: tuple[str, ...] = CLASSES) -> dict[str, object]:
+    """A candidate as a prepass cache record (the fields `samples.candidate_from_record` reads)."""
+    label = classes[cand.class_id]
+    best = label if cand.classifier_agrees else classes[(cand.class_id + 1) % len(classes)]
+    return {"box": list(cand.box), "label": label, "class_id": cand.class_id, "score": cand.score,
+            "score_by_source": dict(cand.score_by_source), "atom_ids": [f"a{n}" for n in range(cand.atom_count)],
+            "classifier_prob": cand.classifier_prob, "classifier_best": best}  # fmt: skip
+
+
 def make_image(rng: np.random.Generator, key: str) -> ImageSample:
     """One synthetic image: ground truth and every source's proposals after the prepass dedupe."""
     truths = _truth(rng)
-    atoms = [atom for src in SOURCES for atom in _atoms(rng, truths, src)]
-    merged = candidates_from_records([c.model_dump() for c in merge_candidates(atoms)], CLASSES)
-    return ImageSample(key, WIDTH, HEIGHT, [_with_classifier(rng, c, truths) for c in merged], truths)
+    return ImageSample(key, WIDTH, HEIGHT, make_candidates(rng, truths), truths)
 
 
 def make_pool(n_images: int, *, seed: int = 0) -> list[ImageSample]:

@@ -7,6 +7,17 @@ A code is part of the contract: never rename one. Bodies are rendered by `tator.
 from __future__ import annotations
 
 from tator.errors.base import DetailValue, TatorError
+from tator.errors.calibration import (
+    CalibrationCandidatesMissing,
+    CalibrationImagesMissing,
+    CalibrationJobNotFound,
+    CalibrationLabelsMissing,
+    CalibrationNoSourceEnabled,
+    CalibrationPrepassNotFound,
+    CalibrationReportMissing,
+    CalibratorInvalid,
+    CalibratorNotFound,
+)
 from tator.errors.classifiers import (
     BboxInvalid,
     ClassifierExtensionNotAllowed,
