@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import JobsDep, LayoutDep
 from tator.api.errors import responses
-from tator.calibration import start
+from tator.calibration import cache, start
 from tator.errors import (
     CalibrationImagesMissing,
     CalibrationJobNotFound,
@@ -79,6 +79,22 @@ class CalibrationRequest(BaseModel):
                 "mlp_epochs": self.epochs}  # fmt: skip
 
 
+class PrepassRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=1, max_length=1024, description="Image path relative to the dataset root.")
+    detections: list[dict[str, Any]] = Field(
+        max_length=5000, description="Candidates: pixel xyxy `box` (or `bbox_xyxy_px`), label, score, score_by_source."
+    )
+    warnings: list[str] = Field(default_factory=list, max_length=100, description="Prepass warnings of the image.")
+
+
+class PrepassRecordsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[PrepassRecord] = Field(min_length=1, max_length=1000, description="One record per image.")
+
+
 def job_view(record: JobRecord) -> dict[str, Any]:
     """The contract's calibration job payload."""
     return {
@@ -97,6 +113,13 @@ def calibration_start(body: CalibrationRequest, jobs: JobsDep, layout: LayoutDep
         classifier_id=body.classifier_id, options=body.options(),
     )  # fmt: skip
     return job_view(record)
+
+
+@router.post("/prepass/{prepass_id}/records", responses=responses(InvalidId))
+def calibration_prepass_records(prepass_id: str, body: PrepassRecordsRequest, layout: LayoutDep) -> dict[str, Any]:
+    """Store per-image prepass candidates (computed elsewhere) as a cached prepass that jobs can calibrate on."""
+    records = [r.model_dump() for r in body.records]
+    return cache.import_records(layout.root("calibration_cache"), prepass_id, records)
 
 
 @router.get("/jobs")

@@ -69,3 +69,13 @@ def only_sources(detections: Sequence[Mapping[str, Any]], sources: Sequence[str]
             continue
         out.append({**det, "score_by_source": by_source, "score": max(float(v) for v in by_source.values())})
     return out
+
+
+def import_records(cache_root: Path, prepass_id: str, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Store prepass records computed elsewhere (`{"image", "detections", "warnings"?}` each) under `prepass_id`,
+    creating the cached prepass when new; returns how many were written and how many the prepass now holds."""
+    folder = prepass_folder(cache_root, prepass_id, must_exist=False)
+    for record in records:
+        write_record(folder, str(record["image"]), record["detections"], record.get("warnings") or ())
+    total = sum(1 for _ in (folder / "images").glob("*.json")) if (folder / "images").is_dir() else 0
+    return {"prepass_id": prepass_id, "written": len(records), "images": total}

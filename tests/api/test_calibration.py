@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
-from tator.calibration.cache import prepass_folder, write_record
 from tator.calibration.synthetic import candidate_record, make_candidates
 from tator.storage.layout import Layout
 from tator.zoo.synthetic import SyntheticDataset, make_detection_dataset
@@ -27,12 +26,15 @@ def install(client: TestClient, *, n_train: int = 48, prepass: str | None = "pp1
     layout = _layout(client)
     ds = make_detection_dataset(layout.root("dataset_registry") / "shapes", n_train=n_train, n_val=12, image_size=256)
     if prepass is not None:
-        folder = prepass_folder(layout.root("calibration_cache"), prepass, must_exist=False)
         rng = np.random.default_rng(0)
+        records = []
         for image in ds.images[skip:]:
             truths = [(b.class_id, tuple(b.box)) for b in image.boxes]
             cands = make_candidates(rng, truths, (image.width, image.height))  # type: ignore[arg-type]
-            write_record(folder, image.key, [candidate_record(c, ds.labelmap) for c in cands])
+            records.append({"image": image.key, "detections": [candidate_record(c, ds.labelmap) for c in cands]})
+        stored = client.post(f"/calibration/prepass/{prepass}/records", json={"records": records})
+        assert stored.status_code == 200, stored.text
+        assert stored.json() == {"prepass_id": prepass, "written": len(records), "images": len(records)}
     return ds
 
 
@@ -62,6 +64,9 @@ def test_bad_requests_are_refused_before_anything_is_queued(client: TestClient) 
         ({**base, "classifier_id": "nope.npz"}, 404, "classifier_not_found"),
         ({**base, "calibration_model": "forest"}, 422, None),
     ]
+    bad_store = client.post("/calibration/prepass/..%2Fx/records", json={"records": [{"image": "a", "detections": []}]})
+    assert bad_store.status_code in (400, 404)
+    assert client.post("/calibration/prepass/pp2/records", json={"records": []}).status_code == 422
     for body, status, code in cases:
         response = client.post("/calibration/jobs", json=body)
         assert response.status_code == status, (body, response.text)
