@@ -113,6 +113,11 @@ def _backbone(head: ClassifierHead, places: ClipPlaces, clip_model: str | None) 
     raise error
 
 
+def head_backbone(head: ClassifierHead, places: ClipPlaces) -> Backbone:
+    """The backbone a head was trained on, resolved on this server (for heads other than the active one)."""
+    return _backbone(head, places, None)
+
+
 def _encoder_dim(registry: ModelRegistry, backbone: Backbone) -> int:
     failed = Dinov3LoadFailed if backbone.encoder_type == "dinov3" else ClipLoadFailed
     try:

@@ -11,6 +11,7 @@ negative size, non-finite) pass through unmerged. IoU is `tator.vision.boxes.box
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -41,30 +42,32 @@ class DedupeConfig(BaseModel):
 
 def _valid(box: tuple[float, float, float, float]) -> bool:
     x1, y1, x2, y2 = box
-    return bool(np.all(np.isfinite(box))) and x2 > x1 and y2 > y1
+    return all(math.isfinite(v) for v in box) and x2 > x1 and y2 > y1
 
 
 def _clusters(ordered: Sequence[Candidate], iou: float, cross_class_iou: float | None) -> list[list[int]]:
-    """Greedy clustering of candidates already sorted by score; indices into `ordered`."""
+    """Greedy clustering of candidates already sorted by score; indices into `ordered`. Each row is one
+    vectorised pass over the earlier candidates (kept ones only), so N candidates cost O(N^2) numpy work."""
     boxes = np.array([c.box for c in ordered], dtype=np.float32).reshape(-1, 4)
-    labels = np.array([c.label for c in ordered], dtype=object)
+    names = {label: n for n, label in enumerate(dict.fromkeys(c.label for c in ordered))}
+    labels = np.array([names[c.label] for c in ordered], dtype=np.int64)
     cross = np.inf if cross_class_iou is None else cross_class_iou
-    kept: list[int] = []
-    members: dict[int, list[int]] = {}
+    is_kept = np.zeros(len(ordered), dtype=bool)
+    owner = np.arange(len(ordered))
     for start in range(0, len(ordered), _ROW_BLOCK):
-        block = box_iou(boxes[start : start + _ROW_BLOCK], boxes)
+        block = box_iou(boxes[start : start + _ROW_BLOCK], boxes[: start + _ROW_BLOCK])  # earlier columns only
         for offset, row in enumerate(block):
             i = start + offset
-            if kept:
-                kept_arr = np.asarray(kept)
-                thresholds = np.where(labels[kept_arr] == labels[i], iou, cross)
-                hits = np.flatnonzero(row[kept_arr] >= thresholds)
-                if len(hits):
-                    members[kept[int(hits[0])]].append(i)
-                    continue
-            kept.append(i)
-            members[i] = [i]
-    return [members[k] for k in kept]
+            thresholds = np.where(labels[:i] == labels[i], iou, cross)
+            hits = np.flatnonzero(is_kept[:i] & (row[:i] >= thresholds))
+            if len(hits):
+                owner[i] = hits[0]
+            else:
+                is_kept[i] = True
+    members: dict[int, list[int]] = {int(k): [] for k in np.flatnonzero(is_kept)}
+    for i, k in enumerate(owner.tolist()):
+        members[k].append(i)
+    return list(members.values())
 
 
 def _merge(group: Sequence[Candidate], fusion: Fusion) -> Candidate:
@@ -99,12 +102,24 @@ def merge_candidates(
     cross_class_iou: float | None = None,
     fusion: Fusion = "primary",
 ) -> list[Candidate]:
-    """Deduped candidates (module docstring), highest score first, invalid boxes last and untouched."""
+    """Deduped candidates (module docstring), highest score first; invalid boxes are kept untouched."""
     valid = [c for c in candidates if _valid(c.box)]
     invalid = [c for c in candidates if not _valid(c.box)]
     ordered = sorted(valid, key=lambda c: -(c.score or 0.0))  # sorted() is stable: ties keep input order
-    merged = [_merge([ordered[i] for i in group], fusion) for group in _clusters(ordered, iou, cross_class_iou)]
-    return merged + invalid
+    if cross_class_iou is None:  # classes never meet: cluster each class alone (far fewer IoU pairs)
+        by_label: dict[str, list[int]] = {}
+        for i, c in enumerate(ordered):
+            by_label.setdefault(c.label, []).append(i)
+        groups = [
+            [idx[k] for k in group]
+            for idx in by_label.values()
+            for group in _clusters([ordered[i] for i in idx], iou, None)
+        ]
+        groups.sort(key=lambda g: g[0])  # representatives in score order, as one pass would give
+    else:
+        groups = _clusters(ordered, iou, cross_class_iou)
+    merged = [_merge([ordered[i] for i in group], fusion) for group in groups]
+    return sorted(merged + invalid, key=lambda c: -(c.score or 0.0))  # stable: invalid ones after equal scores
 
 
 def drop_scoreless(candidates: Sequence[Candidate], *, iou: float) -> list[Candidate]:
