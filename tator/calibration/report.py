@@ -37,6 +37,7 @@ def build_report(fitted: Fitted, figures: Mapping[str, Any], classes: Sequence[s
         "options": options.as_dict(),
         "images": {"total": n_images, **{k: len(v) for k, v in fitted.split.as_dict().items()}},
         "rows": fitted.rows,
+        "split": fitted.split.as_dict(),
         "model": {"kind": fitted.calibrator.model.kind, **_model_summary(fitted.calibrator.model.meta)},
         "test": calibrated.test.as_dict(),
         "thresholds": {classes[c]: ch.as_dict() for c, ch in sorted(calibrated.choices.items())},

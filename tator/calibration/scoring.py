@@ -1,8 +1,9 @@
 """Scoring at inference: a calibrator filters one image's prepass candidates.
 
 `filter_candidates` keeps the candidates whose calibrated score reaches their class's threshold and adds the score
-(`calibrated_score`, `calibrated_threshold`); a candidate whose label the calibrator does not know cannot be scored
-and is dropped (counted in `unscored`). The features are built exactly as in training (same spec, no ground truth).
+(`ensemble_prob`, `ensemble_threshold`: the reference's names); a candidate whose label the calibrator does not
+know cannot be scored and is dropped (counted in `unscored`). Features are built as in training (same spec, no
+ground truth).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def filter_candidates(
         assert cand is not None
         threshold = calibrator.threshold(cand.class_id)
         if score >= threshold:
-            out.kept.append({**record, "calibrated_score": round(float(score), 6), "calibrated_threshold": threshold})
+            out.kept.append({**record, "ensemble_prob": round(float(score), 6), "ensemble_threshold": threshold})
         else:
             out.rejected += 1
-    out.kept.sort(key=lambda r: -float(r["calibrated_score"]))
+    out.kept.sort(key=lambda r: -float(r["ensemble_prob"]))
     return out

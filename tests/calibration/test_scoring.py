@@ -32,12 +32,12 @@ def test_filter_keeps_candidates_at_or_above_their_class_threshold(calibrator_di
         records.append({"box": [0, 0, 5, 5], "label": "helicopter", "score": 0.9, "score_by_source": {"detector": 0.9}})
         result = filter_candidates(calibrator, records, width=sample.width, height=sample.height)
         assert result.unscored == 1 and len(result.kept) + result.rejected == len(sample.candidates)
-        scores = [r["calibrated_score"] for r in result.kept]
+        scores = [r["ensemble_prob"] for r in result.kept]
         assert scores == sorted(scores, reverse=True)
         for record in result.kept:
-            assert record["calibrated_score"] >= record["calibrated_threshold"]
+            assert record["ensemble_prob"] >= record["ensemble_threshold"]
             box = tuple(record["box"])
-            kept_preds.append(Scored(sample.image, record["class_id"], box, record["calibrated_score"]))  # type: ignore[arg-type]
+            kept_preds.append(Scored(sample.image, record["class_id"], box, record["ensemble_prob"]))  # type: ignore[arg-type]
         raw_preds += [Scored(sample.image, c.class_id, c.box, c.score) for c in sample.candidates]
     truths = {s.image: s.truths for s in fresh}
     images = [s.image for s in fresh]
