@@ -1,6 +1,6 @@
 """Calibration against its baselines on a synthetic candidate pool whose truth is known.
 
-    python tools/bench/calibration.py [--images 600] [--seeds 0 1 2] [--models xgb mlp] [--json out.json]
+    python tools/bench/calibration.py [--images 600] [--seeds 0 1 2] [--models xgb mlp] [--json out.json] [--ablation]
 
 The pool (`tator.calibration.synthetic`): three sources with controlled noise (a detector with tight boxes and
 class confusion, a high-recall SAM3-text-like source with many false positives, a similarity source whose scores
@@ -33,10 +33,11 @@ def _quiet(fraction: float, message: str) -> None:
     del fraction, message
 
 
-def one_run(n_images: int, seed: int, kind: str) -> dict[str, Any]:
+def one_run(n_images: int, seed: int, kind: str, *, ablation: bool) -> dict[str, Any]:
     """Calibrated, best single source and union figures (test split) for one pool and one model."""
     pool = make_pool(n_images, seed=seed)
-    options = CalibrationOptions(model=ModelOptions(kind=kind, seed=seed, threads=2), seed=seed)  # type: ignore[arg-type]
+    model = ModelOptions(kind=kind, seed=seed, threads=2)  # type: ignore[arg-type]
+    options = CalibrationOptions(model=model, seed=seed, ablation=ablation)
     started = time.perf_counter()
     fitted, figures = evaluate_pool(pool, CLASSES, options, _quiet)
     seconds = time.perf_counter() - started
@@ -84,8 +85,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=["xgb", "mlp"], choices=["xgb", "mlp"])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--ablation", action="store_true", help="also retrain without each source (slower)")
     args = parser.parse_args()
-    runs = [one_run(args.images, seed, kind) for kind in args.models for seed in args.seeds]
+    runs = [one_run(args.images, seed, kind, ablation=args.ablation) for kind in args.models for seed in args.seeds]
     sys.stdout.write(table(runs) + "\n")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2), encoding="utf-8")
