@@ -22,6 +22,7 @@ from tator.calibration.features import FeatureSpec, build_matrix, labels, spec_f
 from tator.calibration.models import ModelOptions, train
 from tator.calibration.samples import ImageSample, Split, split_images
 from tator.calibration.thresholds import Choice, choose_thresholds
+from tator.errors import CalibrationCandidatesUnusable
 
 Scores = list[np.ndarray[Any, np.dtype[np.float64]]]
 Progress = Callable[[float, str], None]
@@ -108,6 +109,11 @@ def fit(samples: Sequence[ImageSample], classes: Sequence[str], options: Calibra
     x_tune, _ = build_matrix(spec, tune_part)
     y_train = labels(train_part, len(classes), label_iou=options.label_iou)
     y_tune = labels(tune_part, len(classes), label_iou=options.label_iou)
+    if len(np.unique(y_train)) < 2:
+        raise CalibrationCandidatesUnusable(
+            f"the train split's {len(y_train)} candidates need both true and false ones at IoU {options.label_iou}",
+            candidates=len(y_train), positives=int(y_train.sum()),
+        )  # fmt: skip
     model = train(x_train, y_train, x_tune, y_tune, options.model)
     calibrator = Calibrator(spec, model, {}, {})
     tuned = tune_and_test((tune_part, test_part), (calibrator.scores(tune_part), calibrator.scores(test_part)),
@@ -176,8 +182,8 @@ def evaluate_pool(
             progress(0.7 + 0.2 * n / len(spec.sources), f"ablation without {source}")
             try:
                 ablation[source] = fit(without_source(samples, source), classes, options).tuned.summary()
-            except ValueError as exc:  # e.g. no true candidate left without this source
-                ablation[source] = {"error": str(exc)}
+            except CalibrationCandidatesUnusable as exc:  # e.g. no true candidate left without this source
+                ablation[source] = {"error": exc.message}
     curve = pr_points(fitted.tuned.test_curves)
     figures = {
         "calibrated": fitted.tuned, "sources": sources, "union_tuned": union_tuned, "union_all": union_all,

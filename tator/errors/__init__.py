@@ -9,6 +9,7 @@ from __future__ import annotations
 from tator.errors.base import DetailValue, TatorError
 from tator.errors.calibration import (
     CalibrationCandidatesMissing,
+    CalibrationCandidatesUnusable,
     CalibrationImagesMissing,
     CalibrationJobNotFound,
     CalibrationLabelsMissing,

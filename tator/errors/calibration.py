@@ -39,3 +39,7 @@ class CalibratorNotFound(TatorError):
 
 class CalibratorInvalid(TatorError):
     code, status = "calibrator_invalid", 422
+
+
+class CalibrationCandidatesUnusable(TatorError):
+    code, status = "calibration_candidates_unusable", 422

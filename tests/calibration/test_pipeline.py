@@ -109,3 +109,11 @@ def test_report_files_and_bundle(pool: list[ImageSample], tmp_path: Path) -> Non
     assert "| calibrated |" in text and "Recall ceiling" in text and "Ablation" in text
     names = zipfile.ZipFile(io.BytesIO(bundle(tmp_path))).namelist()
     assert names == ["report.json", "report.md", "pr_curve.png", f"{CALIBRATOR_DIR}/calibrator.json"]
+
+
+def test_a_pool_without_true_candidates_is_refused_with_a_code(pool: list[ImageSample]) -> None:
+    from tator.errors import CalibrationCandidatesUnusable
+
+    blind = [replace(s, truths=[]) for s in pool[:30]]
+    with pytest.raises(CalibrationCandidatesUnusable):
+        fit(blind, CLASSES, CalibrationOptions(model=FAST, ablation=False))
