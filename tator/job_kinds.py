@@ -8,6 +8,7 @@ tests/test_job_kinds.py walks this list and checks the contract of every entry.
 from __future__ import annotations
 
 from tator.agent_mining.job import AGENT_MINING
+from tator.calibration.job import CALIBRATION
 from tator.clip.train import CLIP_TRAIN
 from tator.clip.train import complete_training as complete_clip
 from tator.clip.train_start import clip_roots
@@ -37,10 +38,11 @@ JOB_KINDS: tuple[JobKind, ...] = (
     SEGMENTATION_BUILD,
     AGENT_MINING,
     PREPASS_DATASET,
+    CALIBRATION,
 )  # fmt: skip
 # Kinds whose job leaves nothing for the server to do at the end (their output is read from the run dir).
 NO_COMPLETION: frozenset[str] = frozenset(
-    {SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values()), AGENT_MINING.name}
+    {SAM3_TRAIN.name, *(kind.name for kind in PROMPT_JOB_KINDS.values()), AGENT_MINING.name, CALIBRATION.name}
 )
 
 
@@ -62,6 +64,6 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(QWEN_TRAIN, complete_qwen)
     kinds.register(SEGMENTATION_BUILD, complete_segmentation(layout))
     kinds.register(PREPASS_DATASET, complete_job(layout))
-    for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values(), AGENT_MINING):
+    for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values(), AGENT_MINING, CALIBRATION):
         kinds.register(kind)
     return kinds

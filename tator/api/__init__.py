@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tator.api import (
+    calibration,
     crop_zip,
     datasets,
     datasets_image_sessions,
@@ -69,4 +70,5 @@ def build_api_router() -> APIRouter:
     router.include_router(agent_recipes_router)
     router.include_router(agent_cascades_router)
     router.include_router(prepass_jobs.router)
+    router.include_router(calibration.router)
     return router

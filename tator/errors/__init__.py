@@ -8,6 +8,18 @@ from __future__ import annotations
 
 from tator.errors.agent_mining import *  # noqa: F403
 from tator.errors.base import DetailValue, TatorError
+from tator.errors.calibration import (
+    CalibrationCandidatesMissing,
+    CalibrationCandidatesUnusable,
+    CalibrationImagesMissing,
+    CalibrationJobNotFound,
+    CalibrationLabelsMissing,
+    CalibrationNoSourceEnabled,
+    CalibrationPrepassNotFound,
+    CalibrationReportMissing,
+    CalibratorInvalid,
+    CalibratorNotFound,
+)
 from tator.errors.classifiers import (
     BboxInvalid,
     ClassifierExtensionNotAllowed,

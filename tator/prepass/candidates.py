@@ -139,6 +139,8 @@ class PrepassDetection(BaseModel):
     grid_cell: str | None = None
     classifier_best: str | None = None
     classifier_prob: float | None = None
+    ensemble_prob: float | None = Field(default=None, description="Calibrated score (when a calibrator filtered).")
+    ensemble_threshold: float | None = Field(default=None, description="The calibrator's threshold for this class.")
 
 
 def to_detection(candidate: Candidate, width: int, height: int) -> PrepassDetection:

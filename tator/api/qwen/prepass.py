@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import ConfigDict, Field
 
+from tator.api.calibration_filter import calibrated
 from tator.api.clip_deps import get_clip_places
 from tator.api.deps import ImagesDep, LayoutDep, RegistryDep, StateDep
 from tator.api.errors import responses
@@ -15,6 +16,8 @@ from tator.api.qwen.deps import QwenDep
 from tator.api.rfdetr import get_rfdetr_runs
 from tator.api.yolo import get_yolo_runs
 from tator.errors import (
+    CalibratorInvalid,
+    CalibratorNotFound,
     ClassifierNotFound,
     ClassifierPathNotAllowed,
     DatasetNotFound,
@@ -51,6 +54,9 @@ class QwenPrepassRequest(PrepassConfig, ImagePayload):
         default=None, description="Classifier head (.npz) path in the classifiers folder; default: the active head."
     )
     prepass_caption: bool = Field(default=False, description="Caption the image with the active Qwen model.")
+    calibration_job_id: str | None = Field(
+        default=None, description="Finished calibration job whose calibrator filters the candidates (cal_xxxxxxxx)."
+    )
 
     def config(self) -> PrepassConfig:
         return PrepassConfig.model_validate(self.model_dump(include=set(PrepassConfig.model_fields)))
@@ -67,7 +73,7 @@ ServerModelsDep = Annotated[ServerModels, Depends(get_server_models)]
 _ERRORS = (
     PrepassNoSource, PrepassSourcesUnavailable, PrepassLabelmapRequired, DatasetNotFound, ClassifierNotFound,
     ClassifierPathNotAllowed, ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage, ModelBusy,
-    TooManyWindows,
+    TooManyWindows, CalibratorNotFound, CalibratorInvalid,
 )  # fmt: skip
 
 
@@ -83,4 +89,5 @@ def qwen_prepass(
     image = images.resolve(body)
     ignored = [f"ignored_field:{name}" for name in sorted(body.model_extra or {})]
     captioner = qwen_captioner(qwen) if body.prepass_caption else None
-    return prepass_image(registry, refs, image, vocab, config, warnings=[*warnings, *ignored], captioner=captioner)
+    response = prepass_image(registry, refs, image, vocab, config, warnings=[*warnings, *ignored], captioner=captioner)
+    return calibrated(response, layout, body.calibration_job_id, width=image.width, height=image.height)
