@@ -15,6 +15,7 @@ from tator.api import (
     fs_upload,
     glossaries,
     jobs,
+    prepass_jobs,
     rfdetr,
     system,
     yolo,
@@ -65,4 +66,5 @@ def build_api_router() -> APIRouter:
     router.include_router(prepass_recipes_router)
     router.include_router(agent_recipes_router)
     router.include_router(agent_cascades_router)
+    router.include_router(prepass_jobs.router)
     return router

@@ -165,6 +165,14 @@ from tator.errors.detectors import (
     YoloVariantUnknown,
 )
 from tator.errors.guards import DecodeBusy, HostNotAllowed, OriginNotAllowed, TooManyWindows
+from tator.errors.prepass import (
+    PrepassDatasetEmpty,
+    PrepassDatasetUnlabeled,
+    PrepassJobNotFound,
+    PrepassLabelmapRequired,
+    PrepassNoSource,
+    PrepassSourcesUnavailable,
+)
 from tator.errors.qwen import (
     DatasetIdRequired,
     ModelIdRequired,

@@ -102,7 +102,7 @@ def merge_candidates(
     cross_class_iou: float | None = None,
     fusion: Fusion = "primary",
 ) -> list[Candidate]:
-    """Deduped candidates (module docstring), highest score first, invalid boxes last and untouched."""
+    """Deduped candidates (module docstring), highest score first; invalid boxes are kept untouched."""
     valid = [c for c in candidates if _valid(c.box)]
     invalid = [c for c in candidates if not _valid(c.box)]
     ordered = sorted(valid, key=lambda c: -(c.score or 0.0))  # sorted() is stable: ties keep input order
@@ -119,7 +119,7 @@ def merge_candidates(
     else:
         groups = _clusters(ordered, iou, cross_class_iou)
     merged = [_merge([ordered[i] for i in group], fusion) for group in groups]
-    return merged + invalid
+    return sorted(merged + invalid, key=lambda c: -(c.score or 0.0))  # stable: invalid ones after equal scores
 
 
 def drop_scoreless(candidates: Sequence[Candidate], *, iou: float) -> list[Candidate]:

@@ -66,7 +66,7 @@ def test_invalid_boxes_pass_through() -> None:
     bad = cand((5, 5, 5, 9), "car", 0.99, "yolo", "bad")
     good = cand((5, 5, 9, 9), "car", 0.5, "yolo", "good")
     out = merge_candidates([bad, good, good.model_copy(update={"atom_ids": ("g2",)})])
-    assert [c.atom_ids for c in out] == [("good", "g2"), ("bad",)]
+    assert [c.atom_ids for c in out] == [("bad",), ("good", "g2")]  # by score; the invalid box is not merged
 
 
 def test_scoreless_filter_needs_a_scored_anchor() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tator.api.qwen import datasets, infer, models, train
+from tator.api.qwen import datasets, infer, models, prepass, train
 
 router = APIRouter()
 router.include_router(models.router)
 router.include_router(infer.router)
 router.include_router(datasets.router)
 router.include_router(train.router)
+router.include_router(prepass.router)
