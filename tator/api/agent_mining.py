@@ -36,7 +36,9 @@ class AgentMiningRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     dataset_id: str = Field(description="Registered dataset whose ground truth scores the recipes.")
-    classes: list[int] | None = Field(default=None, description="Class ids to mine (default: every class).")
+    classes: list[int] | None = Field(
+        default=None, max_length=1000, description="Class ids to mine (default: every class)."
+    )
     eval_image_count: int = Field(default=100, ge=1, le=2000, description="Images in the seeded sample (val split).")
     split_seed: int = Field(default=42, description="Seed of the image sample.")
     reuse_cache: bool = Field(default=True, description="Read per-image SAM3 answers from the mining cache.")
@@ -46,7 +48,7 @@ class AgentMiningRequest(BaseModel):
     )
     extra_prompts_by_class: dict[str, list[str]] | None = Field(default=None, description=PROMPTS + " added.")
     threshold_candidates: list[float] | None = Field(
-        default=None, description="Seed thresholds to try per prompt (default seed_threshold and 0.05 .. 0.8)."
+        default=None, max_length=32, description="Seed thresholds to try per prompt (default: seed_threshold, 0.05 .. 0.8)."
     )
     clip_head_classifier_path: str | None = Field(
         default=None,
