@@ -48,7 +48,7 @@ class AgentMiningRequest(BaseModel):
     )
     extra_prompts_by_class: dict[str, list[str]] | None = Field(default=None, description=PROMPTS + " added.")
     threshold_candidates: list[float] | None = Field(
-        default=None, max_length=32, description="Seed thresholds to try per prompt (default: seed_threshold, 0.05 .. 0.8)."
+        default=None, max_length=32, description="Seed thresholds to try (default: seed_threshold, 0.05 .. 0.8)."
     )
     clip_head_classifier_path: str | None = Field(
         default=None,
