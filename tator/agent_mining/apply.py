@@ -52,7 +52,7 @@ class Overrides:
     """Per-request settings; None keeps the recipe's own."""
 
     mask_threshold: float | None = None
-    min_size: float | None = None
+    min_size: int | None = None
     max_results: int | None = None
     class_id: int | None = None
     class_name: str | None = None

@@ -67,7 +67,7 @@ class AgentMiningRequest(BaseModel):
     seed_dedupe_iou: float = Field(default=0.9, ge=0, le=1, description="Box IoU above which seeds are merged.")
     dedupe_iou: float = Field(default=0.5, ge=0, le=1, description="Box IoU above which outputs are merged.")
     mask_threshold: float = Field(default=0.5, ge=0, le=1, description="SAM3 mask probability cut-off.")
-    min_size: float = Field(default=0.0, ge=0, description="Smallest mask area kept, px^2.")
+    min_size: int = Field(default=0, ge=0, le=100_000, description="Smallest kept box side, pixels.")
     simplify_epsilon: float = Field(default=0.0, ge=0, description="Polygon simplification in pixels (recorded).")
     max_results: int = Field(default=1000, ge=1, le=1000, description="Most detections per image.")
     iou_threshold: float = Field(default=0.5, gt=0, le=1, description="Box IoU for a match with ground truth.")
