@@ -52,7 +52,7 @@ class Overrides:
     """Per-request settings; None keeps the recipe's own."""
 
     mask_threshold: float | None = None
-    min_size: float | None = None
+    min_size: int | None = None
     max_results: int | None = None
     class_id: int | None = None
     class_name: str | None = None
@@ -89,7 +89,7 @@ def _head(access: Sam3Access, clip_head: HeadFilter, head_path: Path | None) -> 
 
 def head_scores(access: Sam3Access, head: ClassifierHead, image: DecodedImage, found: Sequence[Found]) -> Any:
     """Class probabilities of each detection's crop under `head`, on the registry's backbone."""
-    backbone = head_backbone(head, access.places, None)
+    backbone = head_backbone(head, access.places)
     padding = float(head.meta.get("crop_padding", DEFAULT_PADDING))  # as the mining job crops (HeadRef)
     with access.registry.use(backbone.spec, exclusive=False) as encoder:
         pil = Image.fromarray(image.pixels, mode="RGB")

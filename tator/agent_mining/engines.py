@@ -8,6 +8,7 @@ threshold-0 list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,7 +62,7 @@ class CachedEngine:
     cache: MiningCache
     image_key: str
     params: MiningParams
-    make: Any  # () -> HandleEngine, called at most once
+    make: Callable[[], HandleEngine]  # called at most once, on the first miss
     read: bool = True  # False: recompute every answer (and refresh the cache)
     _engine: HandleEngine | None = None
     hits: int = 0

@@ -53,7 +53,7 @@ def resolve_head(places: ClipPlaces, value: str) -> tuple[Path, ClassifierHead, 
         raise AgentMiningClipHeadRequired(f"the head {value!r} cannot be used: {exc.message}") from exc
     try:
         head = load_head(path)
-        backbone = head_backbone(head, places, None)
+        backbone = head_backbone(head, places)
     except TatorError as exc:
         raise AgentMiningClipHeadRequired(f"the head {value!r} cannot be used: {exc.message}") from exc
     padding = float(head.meta.get("crop_padding", DEFAULT_PADDING))

@@ -36,7 +36,9 @@ class AgentMiningRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     dataset_id: str = Field(description="Registered dataset whose ground truth scores the recipes.")
-    classes: list[int] | None = Field(default=None, description="Class ids to mine (default: every class).")
+    classes: list[int] | None = Field(
+        default=None, max_length=1000, description="Class ids to mine (default: every class)."
+    )
     eval_image_count: int = Field(default=100, ge=1, le=2000, description="Images in the seeded sample (val split).")
     split_seed: int = Field(default=42, description="Seed of the image sample.")
     reuse_cache: bool = Field(default=True, description="Read per-image SAM3 answers from the mining cache.")
@@ -46,7 +48,7 @@ class AgentMiningRequest(BaseModel):
     )
     extra_prompts_by_class: dict[str, list[str]] | None = Field(default=None, description=PROMPTS + " added.")
     threshold_candidates: list[float] | None = Field(
-        default=None, description="Seed thresholds to try per prompt (default seed_threshold and 0.05 .. 0.8)."
+        default=None, max_length=32, description="Seed thresholds to try (default: seed_threshold, 0.05 .. 0.8)."
     )
     clip_head_classifier_path: str | None = Field(
         default=None,
@@ -65,7 +67,7 @@ class AgentMiningRequest(BaseModel):
     seed_dedupe_iou: float = Field(default=0.9, ge=0, le=1, description="Box IoU above which seeds are merged.")
     dedupe_iou: float = Field(default=0.5, ge=0, le=1, description="Box IoU above which outputs are merged.")
     mask_threshold: float = Field(default=0.5, ge=0, le=1, description="SAM3 mask probability cut-off.")
-    min_size: float = Field(default=0.0, ge=0, description="Smallest mask area kept, px^2.")
+    min_size: int = Field(default=0, ge=0, le=100_000, description="Smallest kept box side, pixels.")
     simplify_epsilon: float = Field(default=0.0, ge=0, description="Polygon simplification in pixels (recorded).")
     max_results: int = Field(default=1000, ge=1, le=1000, description="Most detections per image.")
     iou_threshold: float = Field(default=0.5, gt=0, le=1, description="Box IoU for a match with ground truth.")

@@ -48,7 +48,7 @@ class _Apply(ImagePayload):
     model_config = ConfigDict(extra="ignore")
     sam_variant: str = Field(default="sam3", description="SAM family; recipes run only on 'sam3'.")
     mask_threshold: float | None = Field(default=None, ge=0, le=1, description="Mask cut-off (recipe's, 0.5).")
-    min_size: float | None = Field(default=None, ge=0, description="Smallest mask area kept, px^2 (recipe's, 0).")
+    min_size: int | None = Field(default=None, ge=0, le=100_000, description="Smallest kept box side, px (recipe's).")
     simplify_epsilon: float = Field(default=0.0, ge=0, description="Polygon simplification in pixels; echoed.")
     max_results: int | None = Field(default=None, ge=1, le=1000, description="Most detections (recipe's, 1000).")
 

@@ -87,8 +87,7 @@ def class_names(head: ClassifierHead, labelmap: list[str] | None) -> tuple[str, 
     return head.classes
 
 
-def head_backbone(head: ClassifierHead, places: ClipPlaces, clip_model: str | None) -> Backbone:
-    """The backbone a head embeds with: `clip_model` when given, else what its metadata names."""
+def _backbone(head: ClassifierHead, places: ClipPlaces, clip_model: str | None) -> Backbone:
     meta = head.meta
     kind = str(meta.get("encoder_type") or "clip")
     if kind == "dinov3":
@@ -154,7 +153,7 @@ def activate(
     labelmap_file = resolve_labelmap(places.labelmap_roots, labelmap_path, root_hint=hint) if labelmap_path else None
     labelmap_root = places.root_of(labelmap_file) if labelmap_file else None
     class_names(head, read_labelmap(labelmap_file) if labelmap_file else None)
-    backbone = head_backbone(head, places, clip_model)
+    backbone = _backbone(head, places, clip_model)
     dim = _encoder_dim(registry, backbone)
     if dim != head.embedding_dim:
         raise DimensionMismatch(f"dimension_mismatch:{head.embedding_dim}!={dim}", head_dim=head.embedding_dim,

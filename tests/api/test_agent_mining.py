@@ -129,6 +129,11 @@ def test_a_given_head_is_tuned_and_applied(sam_client: TestClient, shapes: Synth
                               json={"image_base64": image, "steps": [{"recipe_id": saved.json()["id"]}]})  # fmt: skip
     assert chained.status_code == 200, chained.text
     assert len(chained.json()["detections"]) == row["detections"]  # the saved copy of the head filters alike
+    rescored = sam_client.post("/agent_mining/apply_image_chain", json={
+        "image_base64": image, "steps": [{"recipe_id": saved.json()["id"]}],
+        "dedupe": {"confidence": "clip_head_prob", "clip_head_recipe_id": saved.json()["id"]}}).json()  # fmt: skip
+    assert [d["bbox"] for d in rescored["detections"]] == [d["bbox"] for d in chained.json()["detections"]]
+    assert all(d["clip_head_prob"] is not None for d in rescored["detections"]), rescored["warnings"]
 
 
 def test_refusals_queue_nothing(sam_client: TestClient, shapes: SyntheticDataset) -> None:
