@@ -128,4 +128,4 @@ def run(plan: CalibrationPlan, ctx: JobContext) -> CalibrationResult:
     )  # fmt: skip
 
 
-CALIBRATION = JobKind(KIND, run, CalibrationPlan, CalibrationResult, resource="cpu")
+CALIBRATION = JobKind(KIND, run, CalibrationPlan, CalibrationResult, resource="cpu", resumable=True)

@@ -39,6 +39,9 @@ class JobKind:
     params: type[BaseModel]
     result: type[BaseModel]
     resource: str = "gpu"  # "gpu": one accelerator (or the CPU pool without one); "cpu": the CPU pool
+    # The job keeps its finished work (a per-item cache) and may simply run again: after a server crash the
+    # manager re-queues it under the same id instead of leaving it `interrupted`.
+    resumable: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ from tator.logging import job_id_var
 log = logging.getLogger(__name__)
 
 
+MAX_RESUMES = 3  # re-queues after server crashes before a resumable job is left interrupted
+
+
 @dataclass
 class _Active:
     record: JobRecord
@@ -366,6 +369,27 @@ class JobManager(Reporting):
             reconcile(record, self.kinds.completion(record.kind), run_completion)
             self._store.save(record)
             log.warning("job.recovered id=%s kind=%s was=%s now=%s", record.job_id, record.kind, was, record.status)
+            if record.status == JobStatus.INTERRUPTED and registered is not None and registered.kind.resumable:
+                self._resume(record, registered.kind, registered.complete, was)
+
+    def _resume(self, record: JobRecord, kind: JobKind, complete: Completion | None, was: str) -> None:
+        """Queue an interrupted resumable job again under its id; its cache makes the rerun pick up where it
+        stopped. A job that keeps dying with the server (MAX_RESUMES times) stays interrupted."""
+        if record.resumes >= MAX_RESUMES:
+            log.warning("job.not_resumed id=%s: interrupted %d times", record.job_id, record.resumes + 1)
+            return
+        params = kind.params.model_validate(record.params)
+        run_dir = Path(record.run_dir or self._run_root / record.job_id)
+        message = f"queued again after a server restart (it was {was})"
+        with self._lock:
+            self._update(record, status=JobStatus.QUEUED, error=None, finished_at=None, message=message,
+                         resumes=record.resumes + 1)  # fmt: skip
+            self._active[record.job_id] = _Active(record, kind.run, params, kind.resource,
+                                                  self._slots.candidates(kind.resource, None), run_dir, CancelToken(),
+                                                  complete)  # fmt: skip
+            self._pending.append(record.job_id)
+            self._dispatch()
+        log.warning("job.resumed id=%s kind=%s resumes=%d", record.job_id, record.kind, record.resumes)
 
     def _reattach(self, record: JobRecord, kind: JobKind, complete: Completion | None) -> None:
         """Follow a job that still runs on the cluster; its final state is recorded when it ends."""

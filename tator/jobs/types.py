@@ -61,3 +61,4 @@ class JobRecord(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     version: int = 0  # bumped on every change; event streams compare it
+    resumes: int = 0  # times the manager re-queued this job after a server crash (resumable kinds)

@@ -127,4 +127,4 @@ def _crc(path: Path) -> int:
     return zlib.crc32(path.read_bytes()) & 0xFFFFFFFF
 
 
-PREPASS_DATASET = JobKind(KIND, run, DatasetPlan, PrepassJobResult, resource="gpu")
+PREPASS_DATASET = JobKind(KIND, run, DatasetPlan, PrepassJobResult, resource="gpu", resumable=True)

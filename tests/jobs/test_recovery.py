@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tator.jobs.kinds import JobKinds
+from tator.jobs.manager import MAX_RESUMES
 from tator.jobs.outcome import write_completed, write_result
 from tator.jobs.store import JobStore
 from tator.jobs.types import JobRecord, JobStatus
@@ -91,3 +93,33 @@ def test_a_result_of_another_job_is_not_taken(tmp_path: Path) -> None:
     seed(tmp_path, JobStatus.RUNNING, result=False, completed=False)
     write_result(tmp_path / "runs" / "j1", "someone-else", {"doubled": 1})
     assert restart(tmp_path, []).status == JobStatus.INTERRUPTED
+
+
+RESUMABLE_DOUBLE = dataclasses.replace(DOUBLE, name="test.double_resumable", resumable=True)
+
+
+def _restart_resumable(tmp_path: Path, resumes: int) -> JobRecord:
+    now = time.time()
+    run_dir = str(tmp_path / "runs" / "j2")
+    record = JobRecord(job_id="j2", kind=RESUMABLE_DOUBLE.name, status=JobStatus.RUNNING, params={"value": 4},
+                       created_at=now, updated_at=now, run_dir=run_dir, resumes=resumes)  # fmt: skip
+    JobStore(Database(tmp_path / "db.sqlite3")).save(record)
+    kinds = JobKinds()
+    kinds.register(RESUMABLE_DOUBLE)
+    manager = make(tmp_path, kinds)
+    try:
+        return manager.wait("j2", timeout=30)
+    finally:
+        manager.shutdown(timeout=5)
+
+
+def test_an_interrupted_resumable_job_runs_again_under_its_id(tmp_path: Path) -> None:
+    record = _restart_resumable(tmp_path, resumes=0)
+    assert record.status == JobStatus.SUCCEEDED and record.result == {"doubled": 8}
+    assert record.resumes == 1 and record.error is None
+    assert (tmp_path / "runs" / "j2" / "out.txt").read_text() == "8"
+
+
+def test_a_job_that_keeps_dying_with_the_server_stays_interrupted(tmp_path: Path) -> None:
+    record = _restart_resumable(tmp_path, resumes=MAX_RESUMES)
+    assert record.status == JobStatus.INTERRUPTED and record.resumes == MAX_RESUMES

@@ -1,5 +1,5 @@
-"""A real server SIGKILLed in the middle of a dataset prepass: after a restart the job is `interrupted`, and
-submitting it again resumes from the per-image cache and ends with exactly the output of an uninterrupted run."""
+"""A real server SIGKILLed in the middle of a dataset prepass: the restarted server queues the job again under
+its id, it resumes from the per-image cache and ends with exactly the output of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def test_killed_dataset_prepass_resumes_from_its_cache(tmp_path: Path, tiny_zoo:
     assert not list(cache.glob("*/*.tmp")) and not list(cache.glob("*/.*"))
 
     with restarted(data_dir) as (http, _):
-        assert http.get(f"/prepass/jobs/{job_id}").json()["status"] == "interrupted"
-        resumed = _wait(http, http.post("/prepass/jobs", json=BODY).json()["job_id"])
+        resumed = _wait(http, job_id)  # nobody submits it again: the server resumes it
         assert resumed["status"] == "succeeded", resumed
+        assert http.get(f"/jobs/{job_id}").json()["resumes"] == 1
         assert (resumed["result"]["cached"], resumed["result"]["computed"]) == (KILLED_AFTER, 9 - KILLED_AFTER)
         fresh = _wait(http, http.post("/prepass/jobs", json={**BODY, "use_cache": False}).json()["job_id"])
         assert fresh["status"] == "succeeded" and fresh["result"]["computed"] == 9
