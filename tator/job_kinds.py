@@ -12,6 +12,7 @@ from tator.clip.train import CLIP_TRAIN
 from tator.clip.train import complete_training as complete_clip
 from tator.clip.train_start import clip_roots
 from tator.jobs.kinds import JobKind, JobKinds
+from tator.prepass.job import PREPASS_DATASET, complete_job
 from tator.qwen.train import QWEN_TRAIN
 from tator.qwen.train import complete_training as complete_qwen
 from tator.rfdetr.service import RFDETR_RUNS
@@ -32,6 +33,7 @@ from tator.yolo.train import complete_training as complete_yolo
 JOB_KINDS: tuple[JobKind, ...] = (
     YOLO_TRAIN, YOLO_HEAD_GRAFT, RFDETR_TRAIN, CLIP_TRAIN, QWEN_TRAIN, SAM3_TRAIN, *PROMPT_JOB_KINDS.values(),
     CALIBRATION,
+    PREPASS_DATASET,
 )  # fmt: skip
 # Kinds whose job leaves nothing for the server to do at the end (their output is read from the run dir).
 NO_COMPLETION: frozenset[str] = frozenset(
@@ -55,6 +57,7 @@ def build_job_kinds(layout: Layout, selections: ModelSelections, registry: Model
     kinds.register(RFDETR_TRAIN, complete_rfdetr(rfdetr_runs))
     kinds.register(CLIP_TRAIN, complete_clip(clip_roots(layout, cache_max_bytes=0)))  # publishing needs no cache bound
     kinds.register(QWEN_TRAIN, complete_qwen)
+    kinds.register(PREPASS_DATASET, complete_job(layout))
     for kind in (SAM3_TRAIN, *PROMPT_JOB_KINDS.values(), CALIBRATION):
         kinds.register(kind)
     return kinds

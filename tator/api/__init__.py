@@ -16,6 +16,7 @@ from tator.api import (
     fs_upload,
     glossaries,
     jobs,
+    prepass_jobs,
     rfdetr,
     system,
     yolo,
@@ -57,4 +58,5 @@ def build_api_router() -> APIRouter:
     router.include_router(sam3_prompt_helper.router)
     router.include_router(qwen_router)
     router.include_router(calibration.router)
+    router.include_router(prepass_jobs.router)
     return router

@@ -8,10 +8,8 @@ left at all.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from tator.clip.active import ClipPlaces, head_backbone, load_active
 from tator.clip.embed import DEFAULT_PADDING
@@ -28,8 +26,6 @@ from tator.runtime.active_runs import ActiveRuns
 from tator.runtime.selections import ModelSelections
 from tator.sam3.models import concept_spec
 from tator.storage.layout import Layout
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -134,8 +130,3 @@ def vocabulary(
         raise PrepassLabelmapRequired("send labelmap (class names) or the dataset_id of a dataset with classes")
     text = glossary if glossary is not None else (get_glossary(layout, ref.id)["glossary"] if ref else "")
     return Vocabulary(names, glossary_terms(text, names), text)
-
-
-def image_path(ref: DatasetRef, rel: str) -> Path:
-    """An image of the dataset by its path relative to the dataset root, kept inside it."""
-    return ref.guard.relative(rel)

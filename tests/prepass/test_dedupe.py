@@ -89,3 +89,18 @@ def test_many_candidates_cross_row_blocks() -> None:
 def test_config_bounds() -> None:
     with pytest.raises(ValueError):
         DedupeConfig(iou=1.5)
+
+
+def test_per_class_clustering_equals_one_pass_over_all_classes() -> None:
+    import numpy as np
+
+    from tator.prepass.candidates import make_atoms
+
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 100, (300, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 30, (300, 2))], axis=1)
+    items = make_atoms(boxes, rng.uniform(0, 1, 300), rng.integers(0, 3, 300), ["a", "b", "c"], source="yolo",
+                       run_id="r")  # fmt: skip
+    grouped = merge_candidates(items, iou=0.3)  # per class
+    one_pass = merge_candidates(items, iou=0.3, cross_class_iou=1.0)  # all classes together, never merging them
+    assert grouped == one_pass and len(grouped) < len(items)

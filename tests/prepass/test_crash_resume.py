@@ -1,0 +1,64 @@
+"""A real server SIGKILLed in the middle of a dataset prepass: after a restart the job is `interrupted`, and
+submitting it again resumes from the per-image cache and ends with exactly the output of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.api.test_detectors import make_run
+from tests.datasets.zips import yolo_zip
+from tests.support.crash import kill_when_paused, restarted, start, upload
+
+BODY = {"dataset_id": "shapes", "enable_rfdetr": False, "enable_sam3_text": False, "enable_sam3_similarity": False,
+        "detector_conf": 0.001}  # fmt: skip
+KILLED_AFTER = 5  # images finished (and cached) when the server is killed
+
+
+def _wait(http: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = dict(http.get(f"/prepass/jobs/{job_id}").json())
+        if body["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
+def _output(http: httpx.Client, dataset_id: str) -> tuple[dict[str, str], list[Any]]:
+    entry = next(d for d in http.get("/datasets").json() if d["id"] == dataset_id)
+    root = Path(entry["dataset_root"])
+    labels = {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.glob("*/labels/*.txt"))}
+    return labels, [json.loads(line) for line in (root / "prepass_proposals.jsonl").read_text().splitlines()]
+
+
+def test_killed_dataset_prepass_resumes_from_its_cache(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
+    data_dir = tmp_path / "data"
+    make_run(data_dir / "uploads" / "yolo_runs", "run1", tiny_zoo["yolo"], "best.pt")
+    archive, _ = yolo_zip(tmp_path)
+    server = start(data_dir, pause_at=f"prepass.dataset.image_done.{KILLED_AFTER - 1}")
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        assert http.post("/yolo/active", json={"run_id": "run1"}).status_code == 200
+        assert upload(http, archive, dataset_id="shapes").status_code == 200
+        started = http.post("/prepass/jobs", json=BODY)
+        assert started.status_code == 202, started.text
+        job_id, key = started.json()["job_id"], started.json()["config_key"]
+    kill_when_paused(server, data_dir)
+    cache = data_dir / "uploads" / "prepass_cache" / key
+    assert len(list(cache.glob("*/*.json"))) == KILLED_AFTER
+    assert not list(cache.glob("*/*.tmp")) and not list(cache.glob("*/.*"))
+
+    with restarted(data_dir) as (http, _):
+        assert http.get(f"/prepass/jobs/{job_id}").json()["status"] == "interrupted"
+        resumed = _wait(http, http.post("/prepass/jobs", json=BODY).json()["job_id"])
+        assert resumed["status"] == "succeeded", resumed
+        assert (resumed["result"]["cached"], resumed["result"]["computed"]) == (KILLED_AFTER, 9 - KILLED_AFTER)
+        fresh = _wait(http, http.post("/prepass/jobs", json={**BODY, "use_cache": False}).json()["job_id"])
+        assert fresh["status"] == "succeeded" and fresh["result"]["computed"] == 9
+        resumed_output = _output(http, resumed["result"]["proposals_dataset_id"])
+        assert resumed_output == _output(http, fresh["result"]["proposals_dataset_id"])
+        assert sum(len(line["detections"]) for line in resumed_output[1]) > 0
