@@ -23,6 +23,7 @@ from tator.errors import (
     PrepassSourcesUnavailable,
 )
 from tator.jobs.types import JobRecord, JobStatus
+from tator.prepass.config import PrepassConfig
 
 router = APIRouter(prefix="/calibration", tags=["calibration"])
 START_ERRORS = (
@@ -54,6 +55,9 @@ class CalibrationRequest(BaseModel):
     extra_sources: list[str] = Field(default_factory=list, max_length=16, description="Other source names to use.")
     classifier_id: str | None = Field(
         default=None, description="Classifier head (.npz, relative to the classifiers folder) the prepass scored with."
+    )
+    prepass_config: PrepassConfig | None = Field(
+        default=None, description="Knobs of the job's dataset prepass (its enable_* flags come from this request)."
     )
     calibration_model: Literal["xgb", "mlp"] = Field(default="xgb", description="XGBoost trees or a small MLP.")
     label_iou: float = Field(
@@ -116,7 +120,7 @@ def calibration_start(
     """Queue a calibration job over a dataset's prepass candidates (stored, or computed by the job, cached)."""
     record = start.start_calibration(
         jobs, layout, dataset_id=body.dataset_id, prepass_id=body.prepass_id, server=server, sources=body.sources(),
-        classifier_id=body.classifier_id, options=body.options(),
+        classifier_id=body.classifier_id, prepass_config=body.prepass_config, options=body.options(),
     )  # fmt: skip
     return job_view(record)
 

@@ -51,6 +51,7 @@ def start_calibration(
     sources: Sequence[str],
     classifier_id: str | None,
     options: Mapping[str, Any],
+    prepass_config: PrepassConfig | None = None,
 ) -> JobRecord:
     """Check the request and queue a calibration job; its run directory is `calibration_jobs/<job id>/`."""
     ref = find_dataset(layout, dataset_id)
@@ -68,7 +69,8 @@ def start_calibration(
     if folder is None and server is not None:
         flags = {f"enable_{s}": True for s in sources if f"enable_{s}" in PrepassConfig.model_fields}
         off = {name: False for name in PrepassConfig.model_fields if name.startswith("enable_")}
-        prepass = plan_dataset(layout, server, ref.id, PrepassConfig(**{**off, **flags}), classifier_id=classifier_id)
+        config = (prepass_config or PrepassConfig()).model_copy(update={**off, **flags})
+        prepass = plan_dataset(layout, server, ref.id, config, classifier_id=classifier_id)
     job_id = new_job_id()
     plan = CalibrationPlan(
         dataset_id=ref.id, dataset_path=str(ref.path), classes=list(annotations.classes),
