@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import JobsDep, LayoutDep
 from tator.api.errors import responses
+from tator.api.qwen.prepass import ServerModelsDep
 from tator.calibration import cache, start
 from tator.errors import (
     CalibrationImagesMissing,
@@ -19,13 +20,15 @@ from tator.errors import (
     ClassifierPathNotAllowed,
     DatasetNotFound,
     InvalidId,
+    PrepassSourcesUnavailable,
 )
 from tator.jobs.types import JobRecord, JobStatus
+from tator.prepass.config import PrepassConfig
 
 router = APIRouter(prefix="/calibration", tags=["calibration"])
 START_ERRORS = (
     DatasetNotFound, InvalidId, CalibrationImagesMissing, CalibrationLabelsMissing, CalibrationNoSourceEnabled,
-    ClassifierNotFound, ClassifierPathNotAllowed, CalibrationPrepassNotFound,
+    ClassifierNotFound, ClassifierPathNotAllowed, CalibrationPrepassNotFound, PrepassSourcesUnavailable,
 )  # fmt: skip
 # The contract's status words: ours say `succeeded` where it says `completed`.
 STATUS_WORDS = {JobStatus.SUCCEEDED: "completed"}
@@ -38,7 +41,9 @@ class CalibrationRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     dataset_id: str = Field(description="Registered dataset with labelled boxes (its ground truth is the target).")
-    prepass_id: str = Field(description="Cached prepass of this dataset (folder name under calibration_cache/prepass).")
+    prepass_id: str | None = Field(
+        default=None, description="Stored prepass records to use; None: the job runs the dataset prepass (cached)."
+    )
     max_images: int = Field(
         default=2000, ge=3, le=100_000, description="Images used (seeded shuffle, then the first N)."
     )
@@ -50,6 +55,9 @@ class CalibrationRequest(BaseModel):
     extra_sources: list[str] = Field(default_factory=list, max_length=16, description="Other source names to use.")
     classifier_id: str | None = Field(
         default=None, description="Classifier head (.npz, relative to the classifiers folder) the prepass scored with."
+    )
+    prepass_config: PrepassConfig | None = Field(
+        default=None, description="Knobs of the job's dataset prepass (its enable_* flags come from this request)."
     )
     calibration_model: Literal["xgb", "mlp"] = Field(default="xgb", description="XGBoost trees or a small MLP.")
     label_iou: float = Field(
@@ -106,11 +114,13 @@ def job_view(record: JobRecord) -> dict[str, Any]:
 
 
 @router.post("/jobs", responses=responses(*START_ERRORS))
-def calibration_start(body: CalibrationRequest, jobs: JobsDep, layout: LayoutDep) -> dict[str, Any]:
-    """Queue a calibration job over a dataset's cached prepass candidates."""
+def calibration_start(
+    body: CalibrationRequest, jobs: JobsDep, layout: LayoutDep, server: ServerModelsDep
+) -> dict[str, Any]:
+    """Queue a calibration job over a dataset's prepass candidates (stored, or computed by the job, cached)."""
     record = start.start_calibration(
-        jobs, layout, dataset_id=body.dataset_id, prepass_id=body.prepass_id, sources=body.sources(),
-        classifier_id=body.classifier_id, options=body.options(),
+        jobs, layout, dataset_id=body.dataset_id, prepass_id=body.prepass_id, server=server, sources=body.sources(),
+        classifier_id=body.classifier_id, prepass_config=body.prepass_config, options=body.options(),
     )  # fmt: skip
     return job_view(record)
 

@@ -1,8 +1,9 @@
 """Calibration as a job: `run(plan, ctx)` turns a dataset's prepass candidates and ground truth into a calibrator
 and a report, all under `ctx.run_dir`.
 
-Steps (job phases): `prepass` (the candidates of every selected image, read from the cached prepass; an image the
-prepass has not covered fails the job rather than counting as an image where nothing was found), `train`
+Steps (job phases): `prepass` (the candidates of every selected image: read from stored prepass records, where an
+image without a record fails the job rather than counting as an image where nothing was found; or, without stored
+records, the dataset prepass run here through its per-image cache), `train`
 (features, labels, model, thresholds: `pipeline.evaluate_pool`), `report` (calibrator folder, report JSON /
 Markdown / PR plot). The plan carries paths and plain values only; nothing here touches app state.
 """
@@ -24,6 +25,8 @@ from tator.datasets.training import planned_dataset
 from tator.errors import CalibrationCandidatesMissing
 from tator.jobs.context import JobContext
 from tator.jobs.kinds import JobKind
+from tator.prepass.dataset import DatasetImage, DatasetPlan, prepass_dataset
+from tator.prepass.models import LocalModels
 
 KIND = "calibration"
 
@@ -36,7 +39,8 @@ class CalibrationPlan(BaseModel):
     dataset_id: str
     dataset_path: str = Field(description="Absolute folder of the dataset (its annotations give the ground truth).")
     classes: list[str] = Field(description="The dataset's labelmap, as planned (the job refuses a changed one).")
-    prepass_dir: str = Field(description="Absolute folder of the cached prepass records.")
+    prepass_dir: str | None = Field(default=None, description="Absolute folder of stored prepass records, or None.")
+    prepass: DatasetPlan | None = Field(default=None, description="Without prepass_dir: the dataset prepass to run.")
     sources: list[str] = Field(description="Sources whose candidates and scores are used.")
     max_images: int = 2000
     seed: int = 42
@@ -82,14 +86,15 @@ def load_samples(plan: CalibrationPlan, ctx: JobContext) -> list[ImageSample]:
     images = sorted(dataset.annotations.images, key=lambda i: i.path)
     random.Random(plan.seed).shuffle(images)
     images = images[: plan.max_images]
-    folder = Path(plan.prepass_dir)
+    computed = _run_prepass(plan, ctx, images) if plan.prepass is not None else {}
+    folder = Path(plan.prepass_dir or ".")
     samples: list[ImageSample] = []
     missing: list[str] = []
     for n, image in enumerate(images):
         if n % 50 == 0:
             ctx.checkpoint()
             ctx.progress(0.3 * n / max(1, len(images)), f"prepass candidates {n}/{len(images)}", phase="prepass")
-        records = read_record(folder, image.path)
+        records = computed.get(image.path) if plan.prepass is not None else read_record(folder, image.path)
         if records is None:
             missing.append(image.path)
             continue
@@ -102,6 +107,23 @@ def load_samples(plan: CalibrationPlan, ctx: JobContext) -> list[ImageSample]:
             missing=len(missing), example=missing[0][:256],
         )  # fmt: skip
     return samples
+
+
+def _run_prepass(plan: CalibrationPlan, ctx: JobContext, images: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Step 1 without stored records: the dataset prepass over the selected images (per-image cache, so a
+    rerun or a prepass job with the same config reuses its results); models are loaded here, in the job."""
+    assert plan.prepass is not None
+    selected = plan.prepass.model_copy(update={"images": [DatasetImage(path=i.path, split=i.split) for i in images]})
+    models = LocalModels(ctx.device)
+
+    def progress(done: int, total: int, cached: int) -> None:
+        ctx.progress(0.3 * done / max(1, total), f"prepass {done}/{total} ({cached} cached)", phase="prepass")
+
+    try:
+        records = prepass_dataset(selected, models, checkpoint=ctx.checkpoint, progress=progress)
+    finally:
+        models.close()
+    return {r.image: [c.model_dump() for c in r.candidates] for r in records}
 
 
 def run(plan: CalibrationPlan, ctx: JobContext) -> CalibrationResult:
@@ -128,4 +150,4 @@ def run(plan: CalibrationPlan, ctx: JobContext) -> CalibrationResult:
     )  # fmt: skip
 
 
-CALIBRATION = JobKind(KIND, run, CalibrationPlan, CalibrationResult, resource="cpu", resumable=True)
+CALIBRATION = JobKind(KIND, run, CalibrationPlan, CalibrationResult, resource="gpu", resumable=True)  # runs the prepass

@@ -1,7 +1,8 @@
 """Starting, cancelling and reading calibration jobs: every check on the request runs before anything is queued.
 
 Refused up front (4xx): an unknown dataset, a dataset without images or without labelled boxes, no source enabled,
-an unknown classifier head and an unknown cached prepass.
+an unknown classifier head, an unknown stored prepass and (when the job runs the prepass) what the prepass planner
+refuses (no model for any enabled source ...).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from tator.errors import (
 )
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
+from tator.prepass.config import PrepassConfig
+from tator.prepass.dataset import plan_dataset
+from tator.prepass.resolve import ServerModels
 from tator.storage.layout import Layout
 
 KINDS = (KIND,)
@@ -42,10 +46,12 @@ def start_calibration(
     layout: Layout,
     *,
     dataset_id: str,
-    prepass_id: str,
+    prepass_id: str | None,
+    server: ServerModels | None,
     sources: Sequence[str],
     classifier_id: str | None,
     options: Mapping[str, Any],
+    prepass_config: PrepassConfig | None = None,
 ) -> JobRecord:
     """Check the request and queue a calibration job; its run directory is `calibration_jobs/<job id>/`."""
     ref = find_dataset(layout, dataset_id)
@@ -58,11 +64,17 @@ def start_calibration(
         raise CalibrationNoSourceEnabled("enable at least one candidate source (yolo, rfdetr, sam3_text, ...)")
     if classifier_id:
         resolve_classifier(layout.root("classifiers"), classifier_id, what="classifier_id")
-    folder = prepass_folder(layout.root("calibration_cache"), prepass_id)
+    folder = prepass_folder(layout.root("calibration_cache"), prepass_id) if prepass_id else None
+    prepass = None
+    if folder is None and server is not None:
+        flags = {f"enable_{s}": True for s in sources if f"enable_{s}" in PrepassConfig.model_fields}
+        off = {name: False for name in PrepassConfig.model_fields if name.startswith("enable_")}
+        config = (prepass_config or PrepassConfig()).model_copy(update={**off, **flags})
+        prepass = plan_dataset(layout, server, ref.id, config, classifier_id=classifier_id)
     job_id = new_job_id()
     plan = CalibrationPlan(
-        dataset_id=ref.id, dataset_path=str(ref.path), classes=list(annotations.classes), prepass_dir=str(folder),
-        sources=list(sources), **options,
+        dataset_id=ref.id, dataset_path=str(ref.path), classes=list(annotations.classes),
+        prepass_dir=str(folder) if folder else None, prepass=prepass, sources=list(sources), **options,
     )  # fmt: skip
     return jobs.submit_kind(CALIBRATION, plan, run_dir=layout.root("calibration_jobs") / job_id, job_id=job_id)
 

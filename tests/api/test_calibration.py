@@ -111,3 +111,12 @@ def test_images_without_a_prepass_record_fail_the_job(client: TestClient) -> Non
     assert job["status"] == "failed" and job["error"]["code"] == "calibration_candidates_missing"
     missing = client.get(f"/calibration/jobs/{job['job_id']}/artifacts/report_bundle")
     assert (missing.status_code, missing.json()["detail"]) == (404, "calibration_report_missing")
+
+
+def test_without_stored_records_the_job_plans_the_dataset_prepass_first(client: TestClient) -> None:
+    install(client, n_train=6, prepass=None)
+    response = client.post("/calibration/jobs", json={"dataset_id": "shapes", "enable_sam3_text": False,
+                                                      "enable_sam3_similarity": False})  # fmt: skip
+    # no active YOLO / RF-DETR run on this server: refused by the prepass planner before anything is queued
+    assert (response.status_code, response.json()["detail"]) == (412, "prepass_sources_unavailable"), response.text
+    assert client.get("/calibration/jobs").json() == []
