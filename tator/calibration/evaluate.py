@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from tator.vision.boxes import pairwise_iou
+from tator.vision.boxes import box_iou
 
 Box = tuple[float, float, float, float]
 
@@ -118,7 +118,7 @@ def greedy_match(pred_boxes: list[Box], truth_boxes: list[Box], iou: float) -> l
         return [False] * len(pred_boxes)
     if not pred_boxes:
         return []
-    ious = pairwise_iou(pred_boxes, truth_boxes)
+    ious = box_iou(pred_boxes, truth_boxes)
     taken = np.zeros(len(truth_boxes), dtype=bool)
     out: list[bool] = []
     for row in ious:

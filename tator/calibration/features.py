@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from tator.calibration.evaluate import greedy_match
 from tator.calibration.samples import CandidateBox, ImageSample
-from tator.vision.boxes import pairwise_iou
+from tator.vision.boxes import box_iou
 
 FEATURE_VERSION = 1
 Matrix = npt.NDArray[np.float32]
@@ -61,7 +61,7 @@ def _context(cands: Sequence[CandidateBox]) -> tuple[Matrix, Matrix, Matrix, Mat
     score, and its score rank among its class on the image (0 = best)."""
     n = len(cands)
     boxes = [c.box for c in cands]
-    ious = pairwise_iou(boxes, boxes)
+    ious = box_iou(boxes, boxes)
     np.fill_diagonal(ious, 0.0)
     cls = np.asarray([c.class_id for c in cands])
     scores = np.asarray([c.score for c in cands], dtype=np.float32)

@@ -20,7 +20,7 @@ from tator.calibration.evaluate import Box
 from tator.calibration.samples import CandidateBox, ImageSample, candidates_from_records
 from tator.prepass.candidates import Candidate, make_atoms
 from tator.prepass.dedupe import merge_candidates
-from tator.vision.boxes import pairwise_iou
+from tator.vision.boxes import box_iou
 
 CLASSES: tuple[str, ...] = ("car", "truck", "tank")
 WIDTH, HEIGHT = 640, 480
@@ -94,7 +94,7 @@ def _atoms(
 def _with_classifier(rng: np.random.Generator, cand: CandidateBox, truths: list[tuple[int, Box]]) -> CandidateBox:
     """The classifier head's verdict on the merged box: confident when its label matches the object under it."""
     same = [box for cid, box in truths if cid == cand.class_id]
-    right = bool(same) and float(pairwise_iou([cand.box], same).max()) >= 0.5
+    right = bool(same) and float(box_iou([cand.box], same).max()) >= 0.5
     prob = float(rng.beta(4, 2.5) if right else rng.beta(2.5, 4))
     return replace(cand, classifier_prob=prob, classifier_agrees=right == bool(rng.random() < 0.75))
 

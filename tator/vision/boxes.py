@@ -72,15 +72,20 @@ def clip_xyxy(boxes: BoxLike, width: int, height: int) -> BoxArray:
     return out
 
 
-def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Pairwise IoU matrix (len(a) x len(b)) of pixel xyxy boxes."""
-    import torch
-    from torchvision.ops import box_iou as tv_box_iou
-
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float32)
-    result: Any = tv_box_iou(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32))
-    return np.asarray(result.numpy(), dtype=np.float32)
+def box_iou(a: BoxLike, b: BoxLike) -> FloatArray:
+    """Pairwise IoU matrix (len(a) x len(b)) of pixel xyxy boxes: the one IoU of the code base (no +1 on sizes;
+    0 where the union is empty). Plain numpy, so small per-image matrices never import torch; memory is
+    len(a) x len(b) x 2 floats, so callers with thousands of boxes pass them in row blocks."""
+    x = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    y = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    if len(x) == 0 or len(y) == 0:
+        return np.zeros((len(x), len(y)), dtype=np.float32)
+    wh = np.clip(np.minimum(x[:, None, 2:], y[None, :, 2:]) - np.maximum(x[:, None, :2], y[None, :, :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_x = (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+    area_y = (y[:, 2] - y[:, 0]) * (y[:, 3] - y[:, 1])
+    union = area_x[:, None] + area_y[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0).astype(np.float32)
 
 
 def classwise_nms(
@@ -99,18 +104,3 @@ def classwise_nms(
         float(iou),
     )
     return np.asarray(keep.numpy(), dtype=np.int64)
-
-
-def pairwise_iou(a: BoxLike, b: BoxLike) -> npt.NDArray[np.float64]:
-    """Pairwise IoU matrix (len(a) x len(b)) of pixel xyxy boxes in numpy float64: no torch import, for the
-    small per-image matrices of evaluation and calibration (same definition as `box_iou`: no +1 on sizes)."""
-    x = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    y = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(x) == 0 or len(y) == 0:
-        return np.zeros((len(x), len(y)), dtype=np.float64)
-    wh = np.clip(np.minimum(x[:, None, 2:], y[None, :, 2:]) - np.maximum(x[:, None, :2], y[None, :, :2]), 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_x = (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
-    area_y = (y[:, 2] - y[:, 0]) * (y[:, 3] - y[:, 1])
-    union = area_x[:, None] + area_y[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
