@@ -10,6 +10,7 @@ Every step prints the HTTP call it made; what the server produced is saved under
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -103,6 +104,57 @@ def train_head(http: httpx.Client, dataset_id: str) -> str:
     return str(result["model_rel_path"])
 
 
+# The sources the demo pre-labels with: the YOLO run it trained and SAM3 text prompts from the glossary (full
+# image only, to keep a CPU run short); every candidate gets the head's class probabilities.
+PREPASS = {"enable_yolo": True, "enable_rfdetr": False, "enable_sam3_text": True, "enable_sam3_similarity": False,
+           "detector_conf": 0.01, "detector_windowed": False, "sam3_text_window_extension": False}  # fmt: skip
+
+
+def prepass_dataset(http: httpx.Client, dataset_id: str, head: str) -> str:
+    step("4. Pre-label the whole dataset (YOLO + SAM3 text prompts, head scores on every crop), with progress")
+    job = call(http, "POST", "/prepass/jobs", json={"dataset_id": dataset_id, "classifier_id": head, **PREPASS})
+    result = wait(http, f"/prepass/jobs/{job['job_id']}")["result"]
+    print(f"     {result['candidates']} proposals on {result['images']} images "
+          f"({result['cached']} from the cache) -> dataset {result.get('proposals_dataset_id')}")  # fmt: skip
+    return str(job["job_id"])
+
+
+def calibrate(http: httpx.Client, dataset_id: str, head: str, out: Path) -> str:
+    step("5. Calibrate: learn which proposals to trust (XGBoost on held-out images; the prepass comes from cache)")
+    body = {"dataset_id": dataset_id, "classifier_id": head, "calibration_model": "xgb", "prepass_config": PREPASS,
+            "enable_rfdetr": False, "enable_sam3_similarity": False}  # fmt: skip
+    job = call(http, "POST", "/calibration/jobs", json=body)
+    final = wait(http, f"/calibration/jobs/{job['job_id']}")
+    bundle = call(http, "GET", f"/calibration/jobs/{job['job_id']}/artifacts/report_bundle")
+    report_dir = out / "calibration_report"
+    shutil.rmtree(report_dir, ignore_errors=True)
+    archive = out / "calibration_report.zip"
+    archive.write_bytes(bundle.content)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(report_dir)
+    metrics = (final.get("result") or {}).get("metrics") or {}
+    print(f"     held-out test: {json.dumps(metrics)[:300]}")
+    print(f"     report: {', '.join(sorted(p.name for p in report_dir.rglob('*') if p.is_file()))} in {report_dir}")
+    return str(job["job_id"])
+
+
+def export_recipe(http: httpx.Client, dataset_id: str, head: str, run_id: str, calibration_id: str, out: Path) -> None:
+    step("6. Save the whole set-up as a recipe (glossary, head, detector run, calibrator) and export it")
+    glossary = call(http, "GET", f"/datasets/{dataset_id}/glossary")["glossary"]
+    config = {**PREPASS, "dataset_id": dataset_id, "classifier_id": head, "yolo_run_id": run_id,
+              "calibration_job_id": calibration_id}  # fmt: skip
+    recipe = call(
+        http, "POST", "/prepass/recipes", json={"name": "demo shapes", "config": config, "glossary": glossary}
+    )
+    exported = call(http, "POST", f"/prepass/recipes/{recipe['id']}/export")
+    archive = out / "demo_recipe.zip"
+    archive.write_bytes(exported.content)
+    with zipfile.ZipFile(archive) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    roles = sorted({asset["role"] for asset in manifest["assets"]})
+    print(f"     {archive.name}: {len(manifest['assets'])} files ({', '.join(roles)}), every one with its SHA-256")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "demo")
@@ -117,8 +169,11 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="tator-demo-") as scratch,
     ):
         dataset_id = upload_dataset(http, Path(scratch))
-        train_detector(http, dataset_id)
-        train_head(http, dataset_id)
+        run_id = train_detector(http, dataset_id)
+        head = train_head(http, dataset_id)
+        prepass_dataset(http, dataset_id, head)
+        calibration_id = calibrate(http, dataset_id, head, args.out)
+        export_recipe(http, dataset_id, head, run_id, calibration_id, args.out)
     print(f"\nDemo finished in {time.perf_counter() - started:.0f}s; outputs in {args.out}")
     if not args.keep_data:
         shutil.rmtree(data_dir, ignore_errors=True)
