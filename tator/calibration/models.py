@@ -47,6 +47,7 @@ class TrainedModel:
     kind: ModelKind
     model: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    curve: dict[str, list[float]] = field(default_factory=dict)  # loss per round/epoch on train and tune (not saved)
 
     def predict(self, features: Matrix) -> Vector:
         """Probability that each row is a true positive."""
@@ -106,13 +107,15 @@ def _train_xgb(x_train: Matrix, y_train: npt.NDArray[np.int64], x_tune: Matrix, 
     evals = [(dtrain, "train")]
     if len(y_tune) and len(np.unique(y_tune)) == 2:
         evals.append((xgb.DMatrix(x_tune, label=y_tune), "tune"))
+    history: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
         params, dtrain, num_boost_round=options.xgb_rounds, evals=evals, verbose_eval=False,
-        early_stopping_rounds=options.early_stopping if len(evals) == 2 else None,
+        early_stopping_rounds=options.early_stopping if len(evals) == 2 else None, evals_result=history,
     )  # fmt: skip
     best = int(getattr(booster, "best_iteration", options.xgb_rounds - 1))
     booster = booster[: best + 1]  # keep only the trees up to the tune split's best round
-    return TrainedModel("xgb", booster, {"best_iteration": best, "params": params})
+    curve = {name: [float(v) for v in metrics["logloss"]] for name, metrics in history.items()}
+    return TrainedModel("xgb", booster, {"best_iteration": best, "params": params}, curve)
 
 
 def _mlp_forward(weights: dict[str, Any], meta: dict[str, Any], features: Matrix) -> Vector:
@@ -149,6 +152,7 @@ def _train_mlp(x_train: Matrix, y_train: npt.NDArray[np.int64], x_tune: Matrix, 
     opt = torch.optim.AdamW(net.parameters(), lr=options.mlp_lr, weight_decay=options.mlp_weight_decay)
     generator = torch.Generator().manual_seed(options.seed)
     best_loss, best_state, best_epoch, stale = float("inf"), None, 0, 0
+    curve: dict[str, list[float]] = {"train": [], "tune": []}
     for epoch in range(options.mlp_epochs):
         net.train()
         perm = torch.randperm(len(xt), generator=generator)
@@ -160,6 +164,9 @@ def _train_mlp(x_train: Matrix, y_train: npt.NDArray[np.int64], x_tune: Matrix, 
         net.eval()
         with torch.no_grad():
             tune_loss = float(loss_fn(net(xv)[:, 0], yv)) if len(yv) else -epoch
+            curve["train"].append(float(loss_fn(net(xt)[:, 0], yt)))
+            if len(yv):
+                curve["tune"].append(tune_loss)
         if tune_loss < best_loss - 1e-5:
             best_loss, best_epoch, stale = tune_loss, epoch, 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -175,4 +182,4 @@ def _train_mlp(x_train: Matrix, y_train: npt.NDArray[np.int64], x_tune: Matrix, 
         weights[f"b{n}"] = best_state[f"{name}.bias"].numpy().astype(np.float32)
     meta = {"layers": len(linear), "hidden": list(options.mlp_hidden), "mean": mean.tolist(), "std": std.tolist(),
             "best_epoch": best_epoch}  # fmt: skip
-    return TrainedModel("mlp", weights, meta)
+    return TrainedModel("mlp", weights, meta, curve)

@@ -185,9 +185,11 @@ def evaluate_pool(
             except CalibrationCandidatesUnusable as exc:  # e.g. no true candidate left without this source
                 ablation[source] = {"error": exc.message}
     curve = pr_points(fitted.tuned.test_curves)
+    model = fitted.calibrator.model
     figures = {
         "calibrated": fitted.tuned, "sources": sources, "union_tuned": union_tuned, "union_all": union_all,
-        "ablation": ablation, "pr_curve": curve,
+        "ablation": ablation, "pr_curve": curve, "training_curve": model.curve,
+        "best_round": model.meta.get("best_iteration", model.meta.get("best_epoch")),
     }  # fmt: skip
     return fitted, figures
 

@@ -18,8 +18,9 @@ from tator.storage.files import atomic_write_bytes, atomic_write_json, atomic_wr
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 PR_PLOT = "pr_curve.png"
+TRAINING_PLOT = "training_curve.png"
 CALIBRATOR_DIR = "calibrator"
-REPORT_FILES = (REPORT_JSON, REPORT_MD, PR_PLOT)
+REPORT_FILES = (REPORT_JSON, REPORT_MD, PR_PLOT, TRAINING_PLOT)
 
 
 def _rounded(counts: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,6 +80,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         *(_row(f"{s} alone, threshold tuned", c) for s, c in base["sources"].items()), "",
         f"Recall ceiling of the candidate pool: {report['recall_ceiling']:.4f}; coverage preservation "
         f"(calibrated recall / ceiling): {report['coverage_preservation']:.4f}.", "",
+        f"![precision-recall on the test split]({PR_PLOT})", "", f"![calibrator training curve]({TRAINING_PLOT})", "",
         "## Per class (calibrated, test split)", "", head.replace("| |", "| class |", 1),
         *(_row(name, c) for name, c in test["per_class"].items()), "",
     ]  # fmt: skip
@@ -116,6 +118,27 @@ def pr_plot(figures: Mapping[str, Any], report: Mapping[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def training_plot(curve: Mapping[str, list[float]], best: int | None) -> bytes:
+    """PNG of the calibrator's loss per boosting round / epoch on train and tune, the kept round marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    for name, losses in curve.items():
+        if losses:
+            ax.plot(range(1, len(losses) + 1), losses, label=name)
+    if best is not None:
+        ax.axvline(best + 1, color="black", linestyle=":", label="kept (best on tune)")
+    ax.set(xlabel="round / epoch", ylabel="log loss", title="Calibrator training (test split never seen)")
+    ax.legend(loc="upper right", fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
 def write_outputs(folder: Path, fitted: Fitted, figures: Mapping[str, Any], report: dict[str, Any]) -> dict[str, str]:
     """Write the calibrator and the report files into `folder`; returns name -> file name."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,7 +146,11 @@ def write_outputs(folder: Path, fitted: Fitted, figures: Mapping[str, Any], repo
     atomic_write_json(folder / REPORT_JSON, report)
     atomic_write_text(folder / REPORT_MD, markdown(report))
     atomic_write_bytes(folder / PR_PLOT, pr_plot(figures, report))
-    return {"calibrator": CALIBRATOR_DIR, "report_json": REPORT_JSON, "report_md": REPORT_MD, "pr_plot": PR_PLOT}
+    atomic_write_bytes(
+        folder / TRAINING_PLOT, training_plot(figures.get("training_curve") or {}, figures.get("best_round"))
+    )
+    return {"calibrator": CALIBRATOR_DIR, "report_json": REPORT_JSON, "report_md": REPORT_MD, "pr_plot": PR_PLOT,
+            "training_plot": TRAINING_PLOT}  # fmt: skip
 
 
 def bundle(folder: Path) -> bytes:

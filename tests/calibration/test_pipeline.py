@@ -104,11 +104,22 @@ def test_report_files_and_bundle(pool: list[ImageSample], tmp_path: Path) -> Non
     assert set(report["ablation"]) == {"detector", "sam3_text", "similarity"}
     write_outputs(tmp_path, fitted, figures, report)
     assert (tmp_path / "pr_curve.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "training_curve.png").read_bytes().startswith(b"\x89PNG")
+    rounds = figures["training_curve"]
+    assert set(rounds) == {"train", "tune"} and len(rounds["train"]) == len(rounds["tune"]) > figures["best_round"]
+    assert rounds["train"][-1] < rounds["train"][0]  # the calibrator learned something on its own split
     assert json.loads((tmp_path / "report.json").read_text())["test"]["total"]["tp"] > 0
     text = markdown(report)
     assert "| calibrated |" in text and "Recall ceiling" in text and "Ablation" in text
+    assert "(pr_curve.png)" in text and "(training_curve.png)" in text
     names = zipfile.ZipFile(io.BytesIO(bundle(tmp_path))).namelist()
-    assert names == ["report.json", "report.md", "pr_curve.png", f"{CALIBRATOR_DIR}/calibrator.json"]
+    assert names == [
+        "report.json",
+        "report.md",
+        "pr_curve.png",
+        "training_curve.png",
+        f"{CALIBRATOR_DIR}/calibrator.json",
+    ]
 
 
 def test_a_pool_without_true_candidates_is_refused_with_a_code(pool: list[ImageSample]) -> None:
