@@ -19,7 +19,7 @@ from tator.settings import Settings
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 FAST_SECTIONS = ("System / Runtime", "Dataset & Glossary Management", "Crop")
-SLOW_ROWS = ("/runtime/unload",)  # loads real models: live run only
+SLOW_ROWS = ("/runtime/unload", "prepass")  # they load models or train heads: live run only
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from run_validation import serving  # noqa: E402
 
 from tator.zoo.synthetic import make_detection_dataset  # noqa: E402
 
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
+SUCCESS = ("succeeded", "completed")  # calibration jobs say "completed", as the contract does
+TERMINAL = (*SUCCESS, "failed", "cancelled", "interrupted")
 
 
 def _show(response: httpx.Response) -> None:
@@ -51,16 +52,16 @@ def call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def wait(http: httpx.Client, path: str, timeout: float = 1800.0) -> dict[str, Any]:
-    """Poll a job until it ends, printing its progress when it moves."""
+    """Poll a job until it ends, printing its progress every tenth of the way (and every change of state)."""
     deadline, last = time.monotonic() + timeout, None
     while True:
         body = dict(http.get(path).raise_for_status().json())
-        shown = (body.get("status"), round(float(body.get("progress") or 0.0), 2), body.get("message"))
-        if shown != last:
-            print(f"     {shown[0]:<10} {shown[1]:>5.0%}  {shown[2] or ''}")
-            last = shown
+        progress = float(body.get("progress") or 0.0)
+        if (body.get("status"), int(progress * 10)) != last:
+            print(f"     {body.get('status'):<10} {progress:>5.0%}  {body.get('message') or ''}")
+            last = (body.get("status"), int(progress * 10))
         if body.get("status") in TERMINAL:
-            if body["status"] != "succeeded":
+            if body["status"] not in SUCCESS:
                 raise SystemExit(f"job {path} ended {body['status']}: {body.get('error')}")
             print(f"  <- GET {path} polled until {body['status']}")
             return body
@@ -72,7 +73,7 @@ def wait(http: httpx.Client, path: str, timeout: float = 1800.0) -> dict[str, An
 def upload_dataset(http: httpx.Client, scratch: Path) -> str:
     step("1. Upload a synthetic dataset (coloured shapes, YOLO layout, train/val)")
     name = f"demo_shapes_{time.strftime('%Y%m%d%H%M%S')}"
-    ds = make_detection_dataset(scratch / name / name, n_train=24, n_val=12, image_size=128)
+    ds = make_detection_dataset(scratch / name / name, n_train=96, n_val=24, image_size=128)
     archive = scratch / f"{name}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(ds.root.rglob("*")):
@@ -87,9 +88,9 @@ def upload_dataset(http: httpx.Client, scratch: Path) -> str:
 
 
 def train_detector(http: httpx.Client, dataset_id: str) -> str:
-    step("2. Train a YOLO detector on it (tiny, from scratch, 2 epochs) and activate it")
-    body = {"dataset_id": dataset_id, "accept_tos": True, "from_scratch": True, "epochs": 2, "img_size": 64}
-    job = call(http, "POST", "/yolo/train/jobs", json={**body, "batch": 4})
+    step("2. Train a YOLO detector on it (tiny, from scratch, 30 epochs at 128 px) and activate it")
+    body = {"dataset_id": dataset_id, "accept_tos": True, "from_scratch": True, "epochs": 30, "img_size": 128}
+    job = call(http, "POST", "/yolo/train/jobs", json={**body, "batch": 16})
     wait(http, f"/yolo/train/jobs/{job['job_id']}")
     active = call(http, "GET", "/yolo/active")
     print(f"     active YOLO run: {active.get('run_id')}")
@@ -105,9 +106,11 @@ def train_head(http: httpx.Client, dataset_id: str) -> str:
 
 
 # The sources the demo pre-labels with: the YOLO run it trained and SAM3 text prompts from the glossary (full
-# image only, to keep a CPU run short); every candidate gets the head's class probabilities.
+# image only, to keep a CPU run short); every candidate gets the head's class probabilities. Thresholds are low
+# (the tiny SAM3 is random): the pool is wide and the calibrator learns what to keep.
 PREPASS = {"enable_yolo": True, "enable_rfdetr": False, "enable_sam3_text": True, "enable_sam3_similarity": False,
-           "detector_conf": 0.01, "detector_windowed": False, "sam3_text_window_extension": False}  # fmt: skip
+           "detector_conf": 0.01, "detector_max_det": 100, "detector_windowed": False,
+           "sam3_text_window_extension": False, "prepass_sam3_text_thr": 0.0, "sam3_max_results": 20}  # fmt: skip
 
 
 def prepass_dataset(http: httpx.Client, dataset_id: str, head: str) -> str:

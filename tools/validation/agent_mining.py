@@ -62,6 +62,7 @@ def check_mining_run(ctx: ValidationContext) -> str:
         "image_base64": image, "steps": [{"recipe": recipe}, {"recipe": recipe, "override_class_name": "copy"}],
         "dedupe": {"cross_class_enabled": True}}))  # fmt: skip
     assert len(chain["detections"]) == row["detections"], chain["warnings"]
+    round_trip = _export_import(ctx, dataset, entry, recipe, image, row["detections"])
     rerun = _ok(ctx.http.post("/agent_mining/jobs", json={"dataset_id": dataset, **MINING}))
     again = _wait(ctx, f"/agent_mining/jobs/{rerun['job_id']}")
     assert again["result"]["cache"]["misses"] == 0, again["result"]["cache"]
@@ -70,11 +71,32 @@ def check_mining_run(ctx: ValidationContext) -> str:
     assert _ok(ctx.http.get("/agent_mining/cache_size"))["files"] == 0
     summary = recipe["summary"]
     return (f"job {done['job_id']}: {len(recipe['steps'])} steps, {summary['matches']}/{summary['gts']} matched, "
-            f"head filter {entry['head_filter']}; apply_image reproduced {applied} detections; chain merged; rerun "
-            f"all cache hits; purged {purged['deleted_files']} of {size['files']} files")  # fmt: skip
+            f"head filter {entry['head_filter']}; apply_image reproduced {applied} detections; chain merged; "
+            f"{round_trip}; rerun all cache hits; purged {purged['deleted_files']}/{size['files']} files")  # fmt: skip
+
+
+def _export_import(ctx: ValidationContext, dataset: str, entry: dict[str, Any], recipe: dict[str, Any], image: str,
+                   expected: int) -> str:  # fmt: skip
+    """Save the mined recipe, export it, import the zip (renamed), and apply the imported one by id."""
+    body = {"dataset_id": dataset, "class_id": entry.get("class_id", 0), "label": f"{dataset}_mined", "recipe": recipe}
+    saved = _ok(ctx.http.post("/agent_mining/recipes", json=body))
+    made = [saved["id"]]
+    try:
+        exported = ctx.http.get(f"/agent_mining/recipes/{saved['id']}/export").raise_for_status().content
+        files = {"file": ("mined.zip", exported, "application/zip")}
+        imported = _ok(ctx.http.post("/agent_mining/recipes/import", files=files))
+        made.append(imported["id"])
+        assert imported["recipe"]["steps"] == saved["recipe"]["steps"], imported
+        chain = _ok(ctx.http.post("/agent_mining/apply_image_chain", json={
+            "image_base64": image, "steps": [{"recipe_id": imported["id"]}]}))  # fmt: skip
+        assert len(chain["detections"]) == expected, (expected, chain["warnings"])
+    finally:
+        for recipe_id in made:
+            ctx.http.delete(f"/agent_mining/recipes/{recipe_id}")
+    return f"recipe saved, exported ({len(exported)} bytes), imported as {imported['id']} and applied by id"
 
 
 ROWS: list[Row] = [
     (SECTION, "`/agent_mining/*` endpoints", check_endpoints),
-    (SECTION, "Real mining job + cache purge + apply_image + apply_image_chain", check_mining_run),
+    (SECTION, "Real mining job + recipe export/import + cache purge + apply_image_chain", check_mining_run),
 ]

@@ -59,18 +59,29 @@ def _caption_and_infer(ctx: ValidationContext) -> str:
     return f"infer {len(body['boxes'])} boxes, warnings {body['warnings']}; " + "; ".join(results)
 
 
-def _prepass_present(ctx: ValidationContext, summary: str) -> str:
-    prepass = ctx.http.post("/qwen/prepass", json={"image_base64": _image()})
-    assert prepass.status_code != 404, f"{summary}; /qwen/prepass is not implemented yet (prepass issue)"
-    return summary
+PREPASS = {"labelmap": ["square", "circle"], "enable_yolo": False, "enable_rfdetr": False, "enable_sam3_text": True,
+           "enable_sam3_similarity": False, "prepass_sam3_text_thr": 0.0, "sam3_max_results": 5,
+           "prepass_caption": True}  # fmt: skip
+
+
+def _prepass(ctx: ValidationContext, *, windowed: bool) -> str:
+    """`/qwen/prepass` with a caption from the active Qwen, SAM3 on the full image (and on its grid if windowed)."""
+    body = {"image_base64": _image(), **PREPASS, "sam3_text_window_extension": windowed}
+    answer = ctx.http.post("/qwen/prepass", json=body, timeout=900).raise_for_status().json()
+    text = [e for e in answer["trace"] if e["tool_name"] == "sam3_text" and e["phase"] == "tool_result"]
+    windows = text[0]["windows"] if text else []
+    assert windows and windows[0] == "full" and (len(windows) > 1) == windowed, windows
+    assert isinstance(answer["caption"], str) and answer["caption"], (answer["caption"], answer["warnings"])
+    mode = "windowed" if windowed else "full"
+    return f"prepass {mode}: {len(answer['detections'])} boxes, caption {len(answer['caption'])} chars"
 
 
 def check_caption_infer(ctx: ValidationContext) -> str:
-    return _prepass_present(ctx, _caption_and_infer(ctx))
+    return f"{_caption_and_infer(ctx)}; {_prepass(ctx, windowed=False)}"
 
 
 def check_caption_modes(ctx: ValidationContext) -> str:
-    return _prepass_present(ctx, _caption_and_infer(ctx))
+    return f"{_prepass(ctx, windowed=False)}; {_prepass(ctx, windowed=True)}"
 
 
 def _qwen_dataset(ctx: ValidationContext) -> str:
