@@ -23,6 +23,7 @@ PARAMETERS = {
     "dataset_id": "Dataset id (as listed by GET /datasets; its signature is accepted too).",
     "job_id": "Job id (uuid hex) returned when the job was started; also the run id of a training job.",
     "run_id": "Training run id (as listed by GET /<family>/runs).",
+    "prepass_id": "Id of a stored prepass (records posted to it; a calibration job's prepass_id names it).",
     "session_id": "Upload session id returned by the session's init/start call.",
     "name": "Glossary name (as listed by GET /glossaries).",
     "image_name": "Image path relative to the dataset (e.g. train/images/a.jpg, or its stem).",
