@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import sys
 import time
 import uuid
@@ -143,6 +144,35 @@ def check_prompt_helper(ctx: ValidationContext) -> str:
     return f"{classes} classes suggested; expand {len(expanded['new_prompts'])} new; job {done['job_id']} scored"
 
 
+def check_helper_to_prepass(ctx: ValidationContext) -> str:
+    """The helper ranks each class's prompts, its top prompts are saved as a preset and read back (the export),
+    the preset becomes the dataset's glossary, and the prepass prompts SAM3 with those terms."""
+    dataset = _dataset(ctx)
+    job = _ok(ctx.http.post("/sam3/prompt_helper/jobs", json={"dataset_id": dataset, "sample_per_class": 2,
+                                                              "max_synonyms": 2, "max_dets": 5}))  # fmt: skip
+    done = _wait(ctx, f"/sam3/prompt_helper/jobs/{job['job_id']}")
+    assert done["status"] == "succeeded", done.get("error")
+    chosen = {str(c["class_id"]): [p["prompt"] for p in c["prompts"][:2]] for c in done["result"]["classes"]}
+    assert all(chosen.values()), chosen
+    form = {"dataset_id": dataset, "label": "helper picks", "prompts_json": json.dumps(chosen)}
+    preset = _ok(ctx.http.post("/sam3/prompt_helper/presets", data=form))
+    exported = _ok(ctx.http.get(f"/sam3/prompt_helper/presets/{preset['id']}"))
+    names = {str(c["class_id"]): c["class_name"] for c in done["result"]["classes"]}
+    stored = exported["prompts_by_class"]
+    assert stored == chosen, stored
+    glossary = "\n".join(f"{names[k]}: {', '.join(v)}" for k, v in sorted(stored.items()))
+    _ok(ctx.http.post(f"/datasets/{dataset}/glossary", json={"glossary": glossary}))
+    answer = _ok(ctx.http.post("/qwen/prepass", json={
+        "dataset_id": dataset, "image_base64": _image(), "enable_yolo": False, "enable_rfdetr": False,
+        "enable_sam3_similarity": False, "sam3_text_window_extension": False, "prepass_sam3_text_thr": 0.0,
+        "sam3_max_results": 5}))  # fmt: skip
+    terms = {d["sam3_prompt_term"] for d in answer["detections"] if d.get("sam3_prompt_term")}
+    picked = {p for prompts in stored.values() for p in prompts}
+    assert terms & picked, (terms, picked)
+    return (f"helper job {done['job_id']} ranked prompts for {len(chosen)} classes; preset {preset['id']} saved and "
+            f"read back; as the glossary, the prepass prompted SAM3 with {len(terms & picked)} of them")  # fmt: skip
+
+
 ROWS: list[Row] = [
     (INFERENCE, "`/sam3/text_prompt`, `/sam3/visual_prompt`, `/sam_point`, `/sam_bbox`", check_prompts),
     (INFERENCE, "`/sam3/text_prompt_auto`", check_text_auto),
@@ -150,4 +180,5 @@ ROWS: list[Row] = [
     (TRAINING, "`/sam3/train/jobs` + cache purge", check_train_routes),
     (TRAINING, "Actual training run", check_training_run),
     (HELPER, "`/sam3/prompt_helper/*` endpoints", check_prompt_helper),
+    (HELPER, "Full helper job + preset save/export + prepass glossary expansion", check_helper_to_prepass),
 ]
