@@ -30,7 +30,27 @@ class PrepassResult:
     trace: Trace
 
 
-def _merge(trace: Trace, candidates: list[Candidate], config: PrepassConfig, stage: str) -> list[Candidate]:
+MIN_SIDE_PX = 1.0  # a box narrower or lower than this after clipping to the image is not a proposal
+
+
+def on_image(candidates: list[Candidate], width: int, height: int, trace: Trace) -> list[Candidate]:
+    """Boxes clipped to the image; those left without area (empty masks, boxes off the image) are dropped and
+    counted in a warning: no proposal a reviewer could not see, none a YOLO label file would refuse."""
+    kept: list[Candidate] = []
+    for candidate in candidates:
+        x1, y1, x2, y2 = candidate.box
+        box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+        if box[2] - box[0] < MIN_SIDE_PX or box[3] - box[1] < MIN_SIDE_PX:
+            continue
+        kept.append(candidate if box == candidate.box else candidate.model_copy(update={"box": box}))
+    if len(kept) < len(candidates):
+        trace.warn(f"prepass_empty_boxes_dropped:{len(candidates) - len(kept)}")
+    return kept
+
+
+def _merge(trace: Trace, candidates: list[Candidate], config: PrepassConfig, stage: str,
+           size: tuple[int, int]) -> list[Candidate]:  # fmt: skip
+    candidates = on_image(candidates, *size, trace)
     with trace.step("dedupe", stage=stage, iou=config.dedupe_iou) as step:
         merged = dedupe(candidates, config.dedupe())
         step["phase"] = "merge"
@@ -55,7 +75,7 @@ def _sam3(
                           "is not part of this pipeline: prompting with the labels only")  # fmt: skip
             places = contexts(width, height, config, windows=config.sam3_text_window_extension)
             found = found + text_step(session, terms, labelmap, config, places)
-        merged = _merge(trace, found, config, "a")
+        merged = _merge(trace, found, config, "a", (width, height))
         if not config.enable_sam3_similarity:
             return merged
         chosen = exemplars(merged, config)
@@ -64,7 +84,7 @@ def _sam3(
             return merged
         places = contexts(width, height, config, windows=config.similarity_window_extension)
         similar = similarity_step(session, chosen, labelmap, config, places)
-    return _merge(trace, merged + similar, config, "b")
+    return _merge(trace, merged + similar, config, "b", (width, height))
 
 
 def run_prepass(
@@ -89,7 +109,7 @@ def run_prepass(
     if refs.sam3 is not None and wanted["sam3"]:
         merged = _sam3(models, refs, pixels, labelmap, glossary, config, found, trace)
     else:
-        merged = _merge(trace, found, config, "a")
+        merged = _merge(trace, found, config, "a", (width, height))
     if refs.classifier is not None:
         merged = score_candidates(models, refs.classifier, pixels, merged, config, trace)
     trace.add("merge", "prepass", f"{len(merged)} candidates", counts={"candidates": len(merged)})
