@@ -57,7 +57,9 @@ def test_detector_classes_follow_the_dataset_labelmap_by_name(prepass_client: Te
     moved_map = ["Blue Triangle", "extra", "red_square", "green_circle"]
     same = _post(prepass_client, **DETECTORS_ONLY, image_base64=image, labelmap=CLASSES)
     moved = _post(prepass_client, **DETECTORS_ONLY, image_base64=image, labelmap=moved_map)
-    assert not same["warnings"] and not moved["warnings"]
+    # the random tiny detectors give many zero-size boxes (dropped and counted); no other warning, same count
+    assert same["warnings"] == moved["warnings"]
+    assert all(w.startswith("prepass_empty_boxes_dropped:") for w in same["warnings"])
     canonical = {"Blue Triangle": "blue_triangle", "red_square": "red_square", "green_circle": "green_circle"}
     before = [(d["bbox_xyxy_px"], d["label"], d["score"]) for d in same["detections"]]
     after = [(d["bbox_xyxy_px"], canonical[d["label"]], d["score"]) for d in moved["detections"]]
