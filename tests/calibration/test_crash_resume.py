@@ -4,29 +4,17 @@ and the job ends with an honest state."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.api.test_detectors import make_run
 from tests.datasets.zips import yolo_zip
-from tests.support.crash import kill_when_paused, restarted, start, upload
+from tests.support.crash import kill_when_paused, restarted, start, upload, wait_terminal
 
 BODY = {"dataset_id": "shapes", "enable_rfdetr": False, "enable_sam3_text": False, "enable_sam3_similarity": False,
         "ablation": False, "xgb_rounds": 20, "prepass_config": {"detector_conf": 0.001}}  # fmt: skip
 KILLED_AFTER = 5  # images prepassed (and cached) when the server is killed
-
-
-def _wait(http: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = dict(http.get(f"/calibration/jobs/{job_id}").json())
-        if body["status"] in ("completed", "failed", "cancelled", "interrupted"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.2)
 
 
 def test_killed_calibration_resumes_its_prepass_from_the_cache(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
@@ -46,7 +34,7 @@ def test_killed_calibration_resumes_its_prepass_from_the_cache(tmp_path: Path, t
     assert len(before) == KILLED_AFTER
 
     with restarted(data_dir) as (http, _):
-        final = _wait(http, job_id)  # nobody submits it again: the server resumes it
+        final = wait_terminal(http, f"/calibration/jobs/{job_id}")  # nobody submits it again: the server resumes it
         assert http.get(f"/jobs/{job_id}").json()["resumes"] == 1
     after = {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")}
     assert len(after) == 9 and all(after[p] == mtime for p, mtime in before.items())  # cached ones kept as they were

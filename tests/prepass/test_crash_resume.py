@@ -4,7 +4,6 @@ its id, it resumes from the per-image cache and ends with exactly the output of 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +11,11 @@ import httpx
 
 from tests.api.test_detectors import make_run
 from tests.datasets.zips import yolo_zip
-from tests.support.crash import kill_when_paused, restarted, start, upload
+from tests.support.crash import kill_when_paused, restarted, start, upload, wait_terminal
 
 BODY = {"dataset_id": "shapes", "enable_rfdetr": False, "enable_sam3_text": False, "enable_sam3_similarity": False,
         "detector_conf": 0.001}  # fmt: skip
 KILLED_AFTER = 5  # images finished (and cached) when the server is killed
-
-
-def _wait(http: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = dict(http.get(f"/prepass/jobs/{job_id}").json())
-        if body["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.2)
 
 
 def _output(http: httpx.Client, dataset_id: str) -> tuple[dict[str, str], list[Any]]:
@@ -53,11 +42,12 @@ def test_killed_dataset_prepass_resumes_from_its_cache(tmp_path: Path, tiny_zoo:
     assert not list(cache.glob("*/*.tmp")) and not list(cache.glob("*/.*"))
 
     with restarted(data_dir) as (http, _):
-        resumed = _wait(http, job_id)  # nobody submits it again: the server resumes it
+        resumed = wait_terminal(http, f"/prepass/jobs/{job_id}")  # nobody submits it again: the server resumes it
         assert resumed["status"] == "succeeded", resumed
         assert http.get(f"/jobs/{job_id}").json()["resumes"] == 1
         assert (resumed["result"]["cached"], resumed["result"]["computed"]) == (KILLED_AFTER, 9 - KILLED_AFTER)
-        fresh = _wait(http, http.post("/prepass/jobs", json={**BODY, "use_cache": False}).json()["job_id"])
+        fresh_id = http.post("/prepass/jobs", json={**BODY, "use_cache": False}).json()["job_id"]
+        fresh = wait_terminal(http, f"/prepass/jobs/{fresh_id}")
         assert fresh["status"] == "succeeded" and fresh["result"]["computed"] == 9
         resumed_output = _output(http, resumed["result"]["proposals_dataset_id"])
         assert resumed_output == _output(http, fresh["result"]["proposals_dataset_id"])

@@ -93,3 +93,17 @@ def restarted(data_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[
             yield http, started
     finally:
         server.stop()
+
+
+TERMINAL = ("succeeded", "completed", "failed", "cancelled", "interrupted")
+
+
+def wait_terminal(http: httpx.Client, path: str, timeout: float = 300) -> dict[str, Any]:
+    """Poll a job's GET route until it reaches a terminal state (calibration says `completed`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = dict(http.get(path).json())
+        if body["status"] in TERMINAL:
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
