@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 from fastapi.testclient import TestClient
@@ -51,3 +52,19 @@ def test_an_unknown_calibration_job_is_refused(prepass_client: TestClient) -> No
     body = {**BODY, "image_base64": image_b64(3), "calibration_job_id": "cal_ffffffff"}
     response = prepass_client.post("/qwen/prepass", json=body)
     assert (response.status_code, response.json()["detail"]) == (404, "calibrator_not_found")
+
+
+def test_a_recipe_calibrator_folder_filters_like_its_job(prepass_client: TestClient) -> None:
+    """An imported recipe names its calibrator by folder (prepass_recipes/<id>/assets/calibrator), not by job."""
+    _install_calibrator(prepass_client, "cal_0000beef")
+    layout: Layout = prepass_client.app.state.tator.layout  # type: ignore[attr-defined]
+    folder = layout.uploads_dir / "prepass_recipes" / "r1" / "assets" / "calibrator"
+    shutil.copytree(layout.root("calibration_jobs") / "cal_0000beef" / "calibrator", folder)
+    body = {**BODY, "image_base64": image_b64(3)}
+    by_job = prepass_client.post("/qwen/prepass", json={**body, "calibration_job_id": "cal_0000beef"}).json()
+    relative = folder.relative_to(layout.uploads_dir).as_posix()
+    by_dir = prepass_client.post("/qwen/prepass", json={**body, "calibrator_dir": relative}).json()
+    assert [d["bbox_xyxy_px"] for d in by_dir["detections"]] == [d["bbox_xyxy_px"] for d in by_job["detections"]]
+    assert any(w.startswith("calibration:prepass_recipes/r1/assets/calibrator:") for w in by_dir["warnings"])
+    escape = prepass_client.post("/qwen/prepass", json={**body, "calibrator_dir": "../../etc"})
+    assert escape.status_code == 400, escape.text

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import ConfigDict, Field
 
-from tator.api.calibration_filter import calibrated
+from tator.api.calibration_filter import calibrated, request_calibrator
 from tator.api.clip_deps import get_clip_places
 from tator.api.deps import ImagesDep, LayoutDep, RegistryDep, StateDep
 from tator.api.errors import responses
@@ -57,6 +57,10 @@ class QwenPrepassRequest(PrepassConfig, ImagePayload):
     calibration_job_id: str | None = Field(
         default=None, description="Finished calibration job whose calibrator filters the candidates (cal_xxxxxxxx)."
     )
+    calibrator_dir: str | None = Field(
+        default=None, max_length=1024, description="Calibrator folder relative to the uploads folder, as an imported "
+        "recipe names it (prepass_recipes/<id>/assets/calibrator); used when calibration_job_id is not given.",
+    )  # fmt: skip
 
     def config(self) -> PrepassConfig:
         return PrepassConfig.model_validate(self.model_dump(include=set(PrepassConfig.model_fields)))
@@ -84,10 +88,11 @@ def qwen_prepass(
 ) -> PrepassResponse:  # fmt: skip
     """Candidate boxes for one image from every enabled source, deduped, with provenance and a trace."""
     config = body.config()
+    chosen = request_calibrator(layout, body.calibration_job_id, body.calibrator_dir)
     refs, warnings = resolve_models(server, config, body.classifier_id)
     vocab = vocabulary(layout, dataset_id=body.dataset_id, labelmap=body.labelmap, glossary=body.labelmap_glossary)
     image = images.resolve(body)
     ignored = [f"ignored_field:{name}" for name in sorted(body.model_extra or {})]
     captioner = qwen_captioner(qwen) if body.prepass_caption else None
     response = prepass_image(registry, refs, image, vocab, config, warnings=[*warnings, *ignored], captioner=captioner)
-    return calibrated(response, layout, body.calibration_job_id, width=image.width, height=image.height)
+    return calibrated(response, chosen, width=image.width, height=image.height)
