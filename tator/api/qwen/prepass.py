@@ -25,6 +25,7 @@ from tator.errors import (
     ImageTokenNotFound,
     InvalidBase64,
     InvalidImage,
+    InvalidRelativePath,
     ModelBusy,
     PrepassLabelmapRequired,
     PrepassNoSource,
@@ -77,7 +78,7 @@ ServerModelsDep = Annotated[ServerModels, Depends(get_server_models)]
 _ERRORS = (
     PrepassNoSource, PrepassSourcesUnavailable, PrepassLabelmapRequired, DatasetNotFound, ClassifierNotFound,
     ClassifierPathNotAllowed, ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage, ModelBusy,
-    TooManyWindows, CalibratorNotFound, CalibratorInvalid,
+    TooManyWindows, CalibratorNotFound, CalibratorInvalid, InvalidRelativePath,
 )  # fmt: skip
 
 
