@@ -23,13 +23,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from tator.errors import JobNotCancellable, JobNotFound, JobStartFailed, TatorError
+from tator.jobs.active import MAX_RESUMES, ActiveJob
 from tator.jobs.context import (
     CancelToken,
     JobCancelled,
@@ -50,25 +50,6 @@ from tator.jobs.types import JobError, JobRecord, JobStatus
 from tator.logging import job_id_var
 
 log = logging.getLogger(__name__)
-
-
-MAX_RESUMES = 3  # re-queues after server crashes before a resumable job is left interrupted
-
-
-@dataclass
-class _Active:
-    record: JobRecord
-    fn: JobFunction
-    params: BaseModel
-    resource: str
-    candidates: list[str]
-    run_dir: Path
-    cancel: CancelToken
-    on_complete: Completion | None = None
-    device: str | None = None
-    last_flush: float = 0.0
-    completing: bool = False  # the completion step has started: too late to cancel
-    attach: bool = False  # reattaching to a job that still runs remotely (after a server restart)
 
 
 class JobManager(Reporting):
@@ -97,7 +78,7 @@ class JobManager(Reporting):
         self._log_lines = log_lines
         self._flush_interval = flush_interval_s
         self._lock = threading.RLock()
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, ActiveJob] = {}
         self._pending: deque[str] = deque()
         self._closed = False
         self.kinds = kinds if kinds is not None else JobKinds()
@@ -143,7 +124,9 @@ class JobManager(Reporting):
             message="queued",
         )
         complete = on_complete if on_complete is not None else self.kinds.completion(kind)
-        active = _Active(record, fn, params, resource, candidates, Path(record.run_dir or ""), CancelToken(), complete)
+        active = ActiveJob(
+            record, fn, params, resource, candidates, Path(record.run_dir or ""), CancelToken(), complete
+        )
         with self._lock:
             if self._closed:
                 raise JobStartFailed("the server is shutting down")
@@ -196,7 +179,7 @@ class JobManager(Reporting):
                 raise
 
     # --- execution --------------------------------------------------------------------------------
-    def _run(self, active: _Active) -> None:
+    def _run(self, active: ActiveJob) -> None:
         record = active.record
         token = job_id_var.set(record.job_id)
         try:
@@ -234,7 +217,7 @@ class JobManager(Reporting):
             job_id_var.reset(token)
             self._finish(active)
 
-    def _complete(self, active: _Active, payload: dict[str, Any] | None) -> None:
+    def _complete(self, active: ActiveJob, payload: dict[str, Any] | None) -> None:
         """Run the completion step unless a cancel was accepted first; then the job has succeeded."""
         record = active.record
         with self._lock:
@@ -256,7 +239,7 @@ class JobManager(Reporting):
             log.warning("job.test_kill point=%s", name)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _finish(self, active: _Active) -> None:
+    def _finish(self, active: ActiveJob) -> None:
         with self._lock:
             self._store.save(active.record)
             self._active.pop(active.record.job_id, None)
@@ -378,30 +361,28 @@ class JobManager(Reporting):
         if record.resumes >= MAX_RESUMES:
             log.warning("job.not_resumed id=%s: interrupted %d times", record.job_id, record.resumes + 1)
             return
-        params = kind.params.model_validate(record.params)
-        run_dir = Path(record.run_dir or self._run_root / record.job_id)
-        message = f"queued again after a server restart (it was {was})"
         with self._lock:
-            self._update(record, status=JobStatus.QUEUED, error=None, finished_at=None, message=message,
-                         resumes=record.resumes + 1)  # fmt: skip
-            self._active[record.job_id] = _Active(record, kind.run, params, kind.resource,
-                                                  self._slots.candidates(kind.resource, None), run_dir, CancelToken(),
-                                                  complete)  # fmt: skip
-            self._pending.append(record.job_id)
-            self._dispatch()
+            self._update(record, status=JobStatus.QUEUED, error=None, finished_at=None, resumes=record.resumes + 1,
+                         message=f"queued again after a server restart (it was {was})")  # fmt: skip
+        self._requeue(record, kind, complete, CancelToken(), attach=False)
         log.warning("job.resumed id=%s kind=%s resumes=%d", record.job_id, record.kind, record.resumes)
 
     def _reattach(self, record: JobRecord, kind: JobKind, complete: Completion | None) -> None:
         """Follow a job that still runs on the cluster; its final state is recorded when it ends."""
-        params = kind.params.model_validate(record.params)
-        run_dir = Path(record.run_dir or self._run_root / record.job_id)
         cancel = CancelToken()
         if record.status == JobStatus.CANCELLING:
             cancel.cancel()  # the accepted cancel still holds: it is passed on again
-        active = _Active(record, kind.run, params, kind.resource, self._slots.candidates(kind.resource, None), run_dir,
-                         cancel, complete, attach=True)  # fmt: skip
+        self._requeue(record, kind, complete, cancel, attach=True)
+        log.warning("job.reattached id=%s kind=%s", record.job_id, record.kind)
+
+    def _requeue(self, record: JobRecord, kind: JobKind, complete: Completion | None, cancel: CancelToken, *,
+                 attach: bool) -> None:  # fmt: skip
+        """Make a stored record active again (pending, then dispatched) with its kind's function and params."""
+        params = kind.params.model_validate(record.params)
+        run_dir = Path(record.run_dir or self._run_root / record.job_id)
+        places = self._slots.candidates(kind.resource, None)
+        active = ActiveJob(record, kind.run, params, kind.resource, places, run_dir, cancel, complete, attach=attach)
         with self._lock:
             self._active[record.job_id] = active
             self._pending.append(record.job_id)
             self._dispatch()
-        log.warning("job.reattached id=%s kind=%s", record.job_id, record.kind)
