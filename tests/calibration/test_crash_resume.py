@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
-from tests.api.test_detectors import make_run
-from tests.datasets.zips import yolo_zip
-from tests.support.crash import kill_when_paused, restarted, start, upload, wait_terminal
+from tests.prepass.support import killed_during_prepass
+from tests.support.crash import restarted, wait_terminal
 
 BODY = {"dataset_id": "shapes", "enable_rfdetr": False, "enable_sam3_text": False, "enable_sam3_similarity": False,
         "ablation": False, "xgb_rounds": 20, "prepass_config": {"detector_conf": 0.001}}  # fmt: skip
@@ -18,17 +15,10 @@ KILLED_AFTER = 5  # images prepassed (and cached) when the server is killed
 
 
 def test_killed_calibration_resumes_its_prepass_from_the_cache(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
-    data_dir = tmp_path / "data"
-    make_run(data_dir / "uploads" / "yolo_runs", "run1", tiny_zoo["yolo"], "best.pt")
-    archive, _ = yolo_zip(tmp_path)
-    server = start(data_dir, pause_at=f"prepass.dataset.image_done.{KILLED_AFTER - 1}")
-    with httpx.Client(base_url=server.base_url, timeout=60) as http:
-        assert http.post("/yolo/active", json={"run_id": "run1"}).status_code == 200
-        assert upload(http, archive, dataset_id="shapes").status_code == 200
-        started = http.post("/calibration/jobs", json=BODY)
-        assert started.status_code == 200, started.text
-        job_id = started.json()["job_id"]
-    kill_when_paused(server, data_dir)
+    data_dir, started = killed_during_prepass(
+        tmp_path, tiny_zoo["yolo"], "/calibration/jobs", BODY, status=200, killed_after=KILLED_AFTER
+    )
+    job_id = started["job_id"]
     cache = data_dir / "uploads" / "prepass_cache"
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.json")}
     assert len(before) == KILLED_AFTER

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,3 +63,27 @@ def prepass_client(
         for family, run in (("yolo", "run1"), ("rfdetr", "rf1")):
             assert client.post(f"/{family}/active", json={"run_id": run}).status_code == 200
         yield client
+
+
+def killed_during_prepass(
+    tmp_path: Path, yolo_weights: Path, route: str, body: dict[str, Any], *, status: int, killed_after: int
+) -> tuple[Path, dict[str, Any]]:
+    """A real server with the tiny YOLO active and a 9-image dataset `shapes`: `route` is posted with `body`,
+    and the server is SIGKILLed once the dataset prepass has finished `killed_after` images. Returns the data
+    dir and the start answer."""
+    import httpx
+
+    from tests.datasets.zips import yolo_zip
+    from tests.support.crash import kill_when_paused, start, upload
+
+    data_dir = tmp_path / "data"
+    make_run(data_dir / "uploads" / "yolo_runs", "run1", yolo_weights, "best.pt")
+    archive, _ = yolo_zip(tmp_path)
+    server = start(data_dir, pause_at=f"prepass.dataset.image_done.{killed_after - 1}")
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        assert http.post("/yolo/active", json={"run_id": "run1"}).status_code == 200
+        assert upload(http, archive, dataset_id="shapes").status_code == 200
+        started = http.post(route, json=body)
+        assert started.status_code == status, started.text
+    kill_when_paused(server, data_dir)
+    return data_dir, dict(started.json())

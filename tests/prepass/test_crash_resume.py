@@ -9,9 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_detectors import make_run
-from tests.datasets.zips import yolo_zip
-from tests.support.crash import kill_when_paused, restarted, start, upload, wait_terminal
+from tests.prepass.support import killed_during_prepass
+from tests.support.crash import restarted, wait_terminal
 
 BODY = {"dataset_id": "shapes", "enable_rfdetr": False, "enable_sam3_text": False, "enable_sam3_similarity": False,
         "detector_conf": 0.001}  # fmt: skip
@@ -26,17 +25,10 @@ def _output(http: httpx.Client, dataset_id: str) -> tuple[dict[str, str], list[A
 
 
 def test_killed_dataset_prepass_resumes_from_its_cache(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
-    data_dir = tmp_path / "data"
-    make_run(data_dir / "uploads" / "yolo_runs", "run1", tiny_zoo["yolo"], "best.pt")
-    archive, _ = yolo_zip(tmp_path)
-    server = start(data_dir, pause_at=f"prepass.dataset.image_done.{KILLED_AFTER - 1}")
-    with httpx.Client(base_url=server.base_url, timeout=60) as http:
-        assert http.post("/yolo/active", json={"run_id": "run1"}).status_code == 200
-        assert upload(http, archive, dataset_id="shapes").status_code == 200
-        started = http.post("/prepass/jobs", json=BODY)
-        assert started.status_code == 202, started.text
-        job_id, key = started.json()["job_id"], started.json()["config_key"]
-    kill_when_paused(server, data_dir)
+    data_dir, started = killed_during_prepass(
+        tmp_path, tiny_zoo["yolo"], "/prepass/jobs", BODY, status=202, killed_after=KILLED_AFTER
+    )
+    job_id, key = started["job_id"], started["config_key"]
     cache = data_dir / "uploads" / "prepass_cache" / key
     assert len(list(cache.glob("*/*.json"))) == KILLED_AFTER
     assert not list(cache.glob("*/*.tmp")) and not list(cache.glob("*/.*"))
