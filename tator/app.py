@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from tator import __version__
-from tator.api import build_api_router, docs_page
+from tator.api import api_routers, docs_page
 from tator.api.errors import install_error_handlers
 from tator.api.guards import LOCALHOST_ORIGINS, HostPolicy, OriginPolicy, PublicPaths, RequestGuardMiddleware
 from tator.api.ignored_fields import install_ignored_fields_notice
@@ -22,6 +22,7 @@ from tator.api.middleware import RequestContextMiddleware, TokenAuthMiddleware
 from tator.api.openapi_docs import install_openapi
 from tator.logging import configure_logging, redact_server_logs
 from tator.offline import configure_model_libraries
+from tator.runtime import heap
 from tator.runtime.loaders import Loader
 from tator.settings import Settings
 from tator.state import AppState, build_state
@@ -74,6 +75,8 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         redact_server_logs()  # uvicorn has configured its loggers by now
+        if settings.heap_tuning:
+            heap.tune_for_inference()
         state = build_state(settings, loaders if loaders is not None else default_loaders())
         metrics.add_gauges(lambda: _state_gauges(state))
         app.state.tator = state
@@ -94,7 +97,8 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     app.state.metrics = metrics
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(build_api_router())
+    for router in api_routers():
+        app.include_router(router)
     install_ignored_fields_notice(app)
     install_openapi(app)
     docs_page.install_docs(app)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar, cast
 
 from tator.clip.uploads import STAGING_PREFIXES
 from tator.job_kinds import build_job_kinds
@@ -34,6 +35,7 @@ from tator.storage.files import sweep_stale
 from tator.storage.layout import Layout
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,6 +51,15 @@ class AppState:
     qwen_runtime: QwenRuntime = field(default_factory=QwenRuntime)  # live Qwen generations (progress, cancel)
     _base_models: dict[str, str] | None = None
     _base_lock: threading.Lock = field(default_factory=threading.Lock)
+    _shared: dict[str, object] = field(default_factory=dict)
+
+    def shared(self, key: str, build: Callable[[], T]) -> T:
+        """One object per app for `key`, built on first use: for request dependencies whose building
+        touches the disk (a run store resolves its root) and that keep caches worth sharing."""
+        with self._base_lock:
+            if key not in self._shared:
+                self._shared[key] = build()
+            return cast(T, self._shared[key])
 
     def base_models(self) -> dict[str, str]:
         """Family -> base model source (hub ids, or the tiny zoo's local paths, built on first use)."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.agent_mining import start
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import JobsDep, LayoutDep, SettingsDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import (
     AgentCachePurgeBlocked,
     AgentClipClassifierPathNotAllowed,
@@ -26,7 +26,7 @@ from tator.errors import (
 )
 from tator.sam3.models import concept_spec
 
-router = APIRouter(prefix="/agent_mining", tags=["agent_mining"])
+router = IndexedRouter(prefix="/agent_mining", tags=["agent_mining"])
 PROMPTS = "{class_id: [text prompts]}"
 
 

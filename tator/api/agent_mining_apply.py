@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.agent_mining.apply import (
@@ -23,6 +22,7 @@ from tator.agent_mining.recipe import CascadeDedupe, CascadeStep
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.sam3.concept import IMAGE_ERRORS
 from tator.api.sam3.concept_schemas import Sam3Detection, Sam3PromptResponse
 from tator.errors import (
@@ -40,7 +40,7 @@ from tator.sam3.results import yolo_box
 from tator.state import AppState
 from tator.vision.masks import encode_mask
 
-router = APIRouter(prefix="/agent_mining", tags=["agent_mining"])
+router = IndexedRouter(prefix="/agent_mining", tags=["agent_mining"])
 RECIPE = "A mined recipe: {steps: [{prompt, seed_threshold}], params, clip_head?, class_id?, class_name?}."
 
 

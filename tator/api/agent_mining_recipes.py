@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
+from fastapi import Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,7 @@ from tator.api.bundle_upload import bundle_limits, receive_multipart, zip_downlo
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import multipart_body
+from tator.api.routing import IndexedRouter
 from tator.bundles.install import discard
 from tator.bundles.manifest import BundleLimits
 from tator.errors import (
@@ -49,8 +50,8 @@ from tator.errors import (
 )
 from tator.storage.layout import Layout
 
-recipes_router = APIRouter(prefix="/agent_mining/recipes", tags=["agent_mining"])
-cascades_router = APIRouter(prefix="/agent_mining/cascades", tags=["agent_mining"])
+recipes_router = IndexedRouter(prefix="/agent_mining/recipes", tags=["agent_mining"])
+cascades_router = IndexedRouter(prefix="/agent_mining/cascades", tags=["agent_mining"])
 
 RecipeId = Annotated[str, PathParam(description="the mining recipe id (ar_ + 8 hex)")]
 CascadeId = Annotated[str, PathParam(description="the cascade id (ac_ + 8 hex)")]

@@ -2,12 +2,13 @@
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import JobsDep, LayoutDep
 from tator.api.errors import responses
 from tator.api.qwen.prepass import ServerModelsDep
+from tator.api.routing import IndexedRouter
 from tator.calibration import cache, start
 from tator.errors import (
     CalibrationImagesMissing,
@@ -25,7 +26,7 @@ from tator.errors import (
 from tator.jobs.types import JobRecord, JobStatus
 from tator.prepass.config import PrepassConfig
 
-router = APIRouter(prefix="/calibration", tags=["calibration"])
+router = IndexedRouter(prefix="/calibration", tags=["calibration"])
 START_ERRORS = (
     DatasetNotFound, InvalidId, CalibrationImagesMissing, CalibrationLabelsMissing, CalibrationNoSourceEnabled,
     ClassifierNotFound, ClassifierPathNotAllowed, CalibrationPrepassNotFound, PrepassSourcesUnavailable,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query
+from fastapi import Form, Query
 from fastapi.responses import FileResponse, Response
 
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import LayoutDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.clip import cache, labelmaps, library
 from tator.clip.active import SLOT, delete_and_forget, rename_and_follow
 from tator.clip.backbones import CLIP_BACKBONES, DEFAULT_CLIP, ENCODER_TYPES
@@ -28,7 +29,7 @@ from tator.errors import (
     LabelmapPathNotAllowed,
 )
 
-router = APIRouter(prefix="/clip", tags=["clip"])
+router = IndexedRouter(prefix="/clip", tags=["clip"])
 
 
 _PATH_ERRORS = (ClassifierRequired, ClassifierPathNotAllowed, ClassifierExtensionNotAllowed, ClassifierNotFound)

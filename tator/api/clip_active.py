@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, RegistryDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.clip import active
 from tator.clip.predict import predict_active
 from tator.errors import (
@@ -38,7 +38,7 @@ from tator.errors import (
 )
 from tator.runtime.images import ImagePayload
 
-router = APIRouter(tags=["clip"])
+router = IndexedRouter(tags=["clip"])
 
 
 class ActiveModelRequest(BaseModel):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from tator.api import clip, clip_active, clip_train, fs_classifier
+from tator.api.routing import IndexedRouter
 
-router = APIRouter()
+router = IndexedRouter()
 router.include_router(clip.router)
 router.include_router(clip_active.router)
 router.include_router(clip_train.router)

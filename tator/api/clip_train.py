@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import form_or_json_body
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import add_job_routes, job_view
 from tator.clip.params import KIND, ClipTrainRequest
 from tator.clip.staging import UploadedFile
@@ -34,7 +35,7 @@ from tator.errors import (
 )
 from tator.jobs.types import JobRecord
 
-router = APIRouter(prefix="/clip", tags=["clip"])
+router = IndexedRouter(prefix="/clip", tags=["clip"])
 MAX_FORM_FILES = 20_000
 MAX_FORM_FIELDS = 500
 

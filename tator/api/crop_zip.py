@@ -6,12 +6,13 @@ has the same effect, including deleting the job, which a GET should not have: it
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import ImagesDep, LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.datasets import crop_zip
 from tator.errors import (
     CropZipJobNotFound,
@@ -24,7 +25,7 @@ from tator.errors import (
     InvalidImage,
 )
 
-router = APIRouter(tags=["crop_zip"])
+router = IndexedRouter(tags=["crop_zip"])
 
 
 class CropZipBox(BaseModel):

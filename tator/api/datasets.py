@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -12,6 +12,7 @@ from tator.api.datasets_stream import drain, receive_upload, upload_options, wit
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import multipart_body
+from tator.api.routing import IndexedRouter
 from tator.datasets import check, export, ingest, listing, trash
 from tator.errors import (
     DatasetAnnotationsInvalid,
@@ -49,7 +50,7 @@ from tator.errors import (
     UploadTooLarge,
 )
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = IndexedRouter(prefix="/datasets", tags=["datasets"])
 
 UPLOAD_ERRORS = (
     InvalidId, DatasetTypeInvalid, UploadContentTypeInvalid, MultipartInvalid, DatasetUploadFileMissing, UploadTooLarge,

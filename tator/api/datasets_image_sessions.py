@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.datasets import UPLOAD_ERRORS
 from tator.api.datasets_stream import zip_limits
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.datasets import image_sessions, sessions
 from tator.errors import (
     DatasetUploadChecksumMismatch,
@@ -28,7 +29,7 @@ from tator.errors import (
     InvalidRelativePath,
 )
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = IndexedRouter(prefix="/datasets", tags=["datasets"])
 
 SESSION_ERRORS = (InvalidId, DatasetUploadSessionNotFound, DatasetUploadSessionBusy)
 

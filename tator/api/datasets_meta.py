@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tator.api.deps import LayoutDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.datasets import service
 from tator.errors import (
     CaptionNotFound,
@@ -21,7 +21,7 @@ from tator.errors import (
     PathOutsideDataDir,
 )
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = IndexedRouter(prefix="/datasets", tags=["datasets"])
 
 
 # The UI's bodies predate this server: unknown fields are ignored (and named in the answer), not refused.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +17,7 @@ from tator.api.datasets_stream import pump_chunk, zip_limits
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import raw_body
+from tator.api.routing import IndexedRouter
 from tator.datasets import sessions
 from tator.datasets.ingest import UploadOptions
 from tator.errors import (
@@ -30,7 +31,7 @@ from tator.errors import (
     UploadTooLarge,
 )
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = IndexedRouter(prefix="/datasets", tags=["datasets"])
 
 SESSION_ERRORS = (InvalidId, DatasetUploadSessionNotFound, DatasetUploadSessionBusy)
 

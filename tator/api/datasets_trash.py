@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.datasets import trash
 from tator.errors import DatasetExists, DatasetTrashNotFound, InvalidId
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = IndexedRouter(prefix="/datasets", tags=["datasets"])
 
 
 class TrashListResponse(BaseModel):

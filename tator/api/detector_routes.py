@@ -3,7 +3,7 @@
 # No `from __future__ import annotations` here: the routes below are defined inside a function, and
 # FastAPI must see their Annotated dependency types as objects, not as strings it cannot resolve.
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 
 from tator.api.deps import ImagesDep, RegistryDep, SettingsDep, StateDep
 from tator.api.errors import responses
+from tator.api.fast_json import ModelJSONResponse
 from tator.detectors.predict import DetectorPredictResponse, DetectorRun, full_mode, predict
 from tator.errors import TooManyWindows
 from tator.runtime.active_runs import ActiveRuns, RunFamily
@@ -27,10 +28,16 @@ class ActivateRunRequest(BaseModel):
     run_id: str = Field(description="The run to activate (as listed by GET /<family>/runs).")
 
 
-def runs_dependency(family: RunFamily, root_name: str) -> Callable[[AppState], ActiveRuns]:
-    def get_runs(state: StateDep) -> ActiveRuns:
+def runs_dependency(family: RunFamily, root_name: str) -> Callable[[AppState], Awaitable[ActiveRuns]]:
+    """The family's runs, one object per app (it caches the active run's check), awaited on the event
+    loop: after the first request nothing here touches the disk, so no thread hop is needed."""
+
+    def build(state: AppState) -> ActiveRuns:
         store = RunStore(state.layout.root(root_name), family.errors.not_found)
         return ActiveRuns(family, store, state.selections, state.registry, is_busy=state.jobs.is_active)
+
+    async def get_runs(state: StateDep) -> ActiveRuns:
+        return state.shared(f"runs:{root_name}", lambda: build(state))
 
     return get_runs
 
@@ -100,7 +107,7 @@ def add_predict_routes(
         mode = full_mode() if full else body.mode()
         run = model_run(body, registry, runs, warnings)
         bound = {"max_windows": max_windows} if max_windows else {}
-        return predict(images, body, mode, body.knobs(), run, warnings, **bound)
+        return ModelJSONResponse(predict(images, body, mode, body.knobs(), run, warnings, **bound))
 
     @router.post(
         "/predict_full",

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from tator.api.deps import StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import DetectorModeInvalid
 from tator.runtime.selections import default_detector, set_default_detector
 
-router = APIRouter(prefix="/detectors", tags=["detectors"])
+router = IndexedRouter(prefix="/detectors", tags=["detectors"])
 
 
 class DetectorDefault(BaseModel):

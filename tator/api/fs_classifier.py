@@ -11,13 +11,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from tator.api.datasets_stream import pump
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import multipart_body
+from tator.api.routing import IndexedRouter
 from tator.clip.legacy_child import ChildLimits
 from tator.clip.uploads import UploadBudget, store_classifier, upload_budget
 from tator.datasets.multipart import MultipartReceiver, ReceivedForm, boundary_of
@@ -34,7 +35,7 @@ from tator.errors import (
     UploadTooLarge,
 )
 
-router = APIRouter(prefix="/fs", tags=["fs"])
+router = IndexedRouter(prefix="/fs", tags=["fs"])
 
 
 async def _receive(request: Request, staged: Path, budget: UploadBudget) -> ReceivedForm:

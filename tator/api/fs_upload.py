@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import File, UploadFile
 
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.datasets import assets
 from tator.errors import (
     FilenameRequired,
@@ -19,7 +20,7 @@ from tator.errors import (
     UploadTooLarge,
 )
 
-router = APIRouter(prefix="/fs", tags=["fs"])
+router = IndexedRouter(prefix="/fs", tags=["fs"])
 
 
 @router.post(

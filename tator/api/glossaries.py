@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import LayoutDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.datasets import glossary_library
 from tator.errors import (
     GlossaryNameConflict,
@@ -19,7 +19,7 @@ from tator.errors import (
     GlossaryTooLarge,
 )
 
-router = APIRouter(prefix="/glossaries", tags=["glossaries"])
+router = IndexedRouter(prefix="/glossaries", tags=["glossaries"])
 
 NAME_ERRORS = (GlossaryNameRequired, GlossaryNameInvalid)
 

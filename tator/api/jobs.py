@@ -6,18 +6,19 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from tator.api.deps import JobsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import JobNotCancellable, JobNotFound
 from tator.jobs.events import EventCursor
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = IndexedRouter(prefix="/jobs", tags=["jobs"])
 
 EVENT_POLL_S = 0.25
 KEEPALIVE_S = 15.0

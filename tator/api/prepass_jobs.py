@@ -4,12 +4,12 @@ or killed run resumes where it stopped when submitted again) and installs a prop
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from tator.api.deps import JobsDep, LayoutDep
 from tator.api.errors import responses
 from tator.api.qwen.prepass import ServerModelsDep
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import add_job_routes, job_view
 from tator.errors import (
     ClassifierNotFound,
@@ -29,7 +29,7 @@ from tator.prepass.config import PrepassConfig
 from tator.prepass.dataset import plan_dataset
 from tator.prepass.job import KIND, PREPASS_DATASET
 
-router = APIRouter(prefix="/prepass", tags=["prepass"])
+router = IndexedRouter(prefix="/prepass", tags=["prepass"])
 _ERRORS = (
     DatasetNotFound, DatasetNotYoloReady, LabelmapMissing, PrepassDatasetEmpty, PrepassDatasetUnlabeled,
     PrepassNoSource, PrepassSourcesUnavailable, ClassifierNotFound, ClassifierPathNotAllowed, JobStartFailed,

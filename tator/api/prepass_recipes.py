@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from tator.api.bundle_upload import bundle_limits, receive_multipart, receive_ra
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
 from tator.api.openapi_docs import multipart_body, raw_body
+from tator.api.routing import IndexedRouter
 from tator.bundles.install import discard
 from tator.errors import (
     ClassifierExtensionNotAllowed,
@@ -36,7 +37,7 @@ from tator.prepass.recipes import PrepassRecipeStore
 from tator.prepass.recipes_bundle import PREPASS_BUNDLE_ERRORS, export_recipe, import_recipe
 from tator.storage.layout import Layout
 
-router = APIRouter(prefix="/prepass/recipes", tags=["prepass"])
+router = IndexedRouter(prefix="/prepass/recipes", tags=["prepass"])
 
 RecipeId = Annotated[str, PathParam(description="the prepass recipe id (one safe path component)")]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from tator.api import detector_schemas as schemas
 from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.detector_routes import add_predict_routes, add_run_routes, runs_dependency
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import TRAINING_ERRORS, add_job_routes, job_view
 from tator.detectors.predict import DetectorRun
 from tator.errors import (
@@ -34,7 +35,7 @@ from tator.runtime.active_runs import ActiveRuns
 from tator.runtime.registry import ModelRegistry
 from tator.vision.detection import Pixels, Prediction, PredictMode
 
-router = APIRouter(prefix="/rfdetr", tags=["rfdetr"])
+router = IndexedRouter(prefix="/rfdetr", tags=["rfdetr"])
 get_rfdetr_runs = runs_dependency(service.RFDETR_RUNS, "rfdetr_runs")
 RfdetrRunsDep = Annotated[ActiveRuns, Depends(get_rfdetr_runs)]
 add_run_routes(router, get_rfdetr_runs, service.variants)

@@ -2,11 +2,11 @@
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import JobsDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import add_job_routes
 from tator.errors import (
     DatasetAnnotationsInvalid,
@@ -25,7 +25,7 @@ from tator.jobs.types import JobRecord
 from tator.segmentation.build import KIND
 from tator.segmentation.start import start_build
 
-router = APIRouter(prefix="/segmentation", tags=["segmentation"])
+router = IndexedRouter(prefix="/segmentation", tags=["segmentation"])
 START_ERRORS = (
     SegmentationSourceNotFound, SegmentationRequiresBbox, SegmentationNoClasses, SegmentationNoImages,
     SegmentationNoBoxes, SegmentationOutputPathInvalid, SegmentationOutputExists, SamVariantUnknown,

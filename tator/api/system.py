@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import ModelBusy, ModelFamilyUnknown, ModelLoadFailed, ModelWeightsUnavailable
 from tator.health import base_model_report, health_summary, preload_base, storage_report
 from tator.runtime.gpu_report import gpu_report
 
-router = APIRouter(tags=["system"])
+router = IndexedRouter(tags=["system"])
 
 
 class ModelPreloadRequest(BaseModel):
@@ -32,8 +33,9 @@ class RuntimeUnloadResponse(BaseModel):
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    """Liveness: answers as soon as the server accepts requests."""
+async def healthz() -> dict[str, str]:
+    """Liveness: answers as soon as the server accepts requests, on the event loop itself (no thread
+    pool trip), so it still answers while every worker thread is busy with long requests."""
     return {"status": "ok"}
 
 

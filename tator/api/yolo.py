@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from tator.api import detector_schemas as schemas
 from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.detector_routes import add_predict_routes, add_run_routes, runs_dependency
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import TRAINING_ERRORS, TRAINING_OPTION_ERRORS, add_job_routes, job_view
 from tator.detectors import predict as flow
 from tator.detectors.predict import DetectorRun
@@ -33,7 +34,7 @@ from tator.yolo.train import KIND as TRAIN_KIND
 from tator.yolo.train import YoloTrainRequest
 from tator.yolo.train_start import start_training
 
-router = APIRouter(prefix="/yolo", tags=["yolo"])
+router = IndexedRouter(prefix="/yolo", tags=["yolo"])
 get_yolo_runs = runs_dependency(service.YOLO_RUNS, "yolo_runs")
 YoloRunsDep = Annotated[ActiveRuns, Depends(get_yolo_runs)]
 add_run_routes(router, get_yolo_runs, service.variants)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from tator.api.deps import JobsDep, LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import TRAINING_ERRORS, TRAINING_OPTION_ERRORS, job_view
 from tator.api.yolo import YoloRunsDep
 from tator.errors import (
@@ -36,7 +37,7 @@ from tator.yolo import graft_bundle
 from tator.yolo.graft_plan import KIND, HeadGraftDryRunRequest, HeadGraftRequest, append_audit, dry_run
 from tator.yolo.graft_start import start_graft
 
-router = APIRouter(prefix="/yolo/head_graft", tags=["yolo"])
+router = IndexedRouter(prefix="/yolo/head_graft", tags=["yolo"])
 _BASE_ERRORS = (YoloBaseMissing, YoloBaseMissingBest, YoloBaseLabelmapMissing, YoloGraftDetectOnly,
                 YoloBaseCheckpointUnsupported, DatasetNotFound, DatasetHasNoBoxes)  # fmt: skip
 

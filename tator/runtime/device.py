@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import logging
 import sys
@@ -11,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tator.errors import DeviceUnavailable
+from tator.runtime import heap
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +87,6 @@ def module_bytes(*modules: Any) -> int:
     return total
 
 
-def trim_process_heap() -> bool:
-    """Give freed heap pages back to the OS (glibc `malloc_trim`); without it RSS stays high."""
-    if not sys.platform.startswith("linux"):
-        return False
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
-
-
 def imported_torch() -> Any | None:
     """torch if some code already imported it completely; never triggers (or races) the import."""
     torch = sys.modules.get("torch")
@@ -118,7 +103,7 @@ def release_memory() -> None:
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.ipc_collect()
-    trim_process_heap()
+    heap.trim()
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

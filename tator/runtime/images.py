@@ -9,17 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import ctypes
 import functools
 import hashlib
 import io
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -35,6 +33,7 @@ from tator.errors import (
     InvalidBase64,
     InvalidImage,
 )
+from tator.runtime import heap
 from tator.runtime.budget import PixelBudget
 
 BAND_PIXELS = 4_000_000  # pixels converted per band while filling the output array
@@ -177,7 +176,7 @@ def decode_image_bytes(raw: bytes, limits: ImageLimits) -> np.ndarray:
         ) from exc
     finally:
         if decoded >= TRIM_ABOVE_PIXELS:
-            release_free_memory()
+            heap.trim()
     return pixels
 
 
@@ -192,21 +191,6 @@ def _rgb_array(image: Image.Image) -> np.ndarray:
         out[top : top + band.height] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
     out.setflags(write=False)
     return out
-
-
-def release_free_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc keeps the blocks of big decodes otherwise); no-op elsewhere."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return cast(Callable[[int], int], ctypes.CDLL("libc.so.6").malloc_trim)
-    except (OSError, AttributeError):
-        return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ from importlib.machinery import ModuleSpec
 import pytest
 
 from tator.errors import DeviceUnavailable
-from tator.runtime import device
+from tator.runtime import device, heap
 
 
 def test_half_imported_torch_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,4 +33,4 @@ def test_resolve_device_on_cpu_host() -> None:
 
 def test_trim_heap_runs_on_linux() -> None:
     if sys.platform.startswith("linux"):
-        assert isinstance(device.trim_process_heap(), bool)
+        assert isinstance(heap.trim(), bool)

@@ -2,18 +2,20 @@
 call in-process on the same image (the baseline, in the same run).
 
     python tools/bench/predict_overhead.py [--requests 30] [--size 1280x960] [--repeats 3]
-        [--servers httptools+uvloop,h11+asyncio]
+        [--servers httptools+uvloop,h11+asyncio] [--heap-tuning on|off]
 
 The model is a YOLOv8n architecture (3.2M parameters, random weights) at imgsz 640: a realistic
 per-image cost. The server runs as a real `python -m tator` subprocess on a free loopback port, once per
-HTTP stack (`TATOR_HTTP_IMPL` + `TATOR_LOOP_IMPL`) and repeat; the bare call is measured between the server
-rounds, so a machine shared with other work loads both sides alike. Figures are medians over every request
-of every repeat; `diff` is the absolute extra time per request over the bare call.
+HTTP stack (`TATOR_HTTP_IMPL` + `TATOR_LOOP_IMPL`) and repeat. Each HTTP request is paired with a bare call
+made right after it (and a GET /healthz, the HTTP floor of this client), so drift on a shared machine
+loads both alike; `paired diff` is the median of the per-pair differences. The baseline process uses the
+server's allocator settings (`--heap-tuning`, tator/runtime/heap.py), so only the server's own work differs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import io
 import json
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -35,6 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tator.offline import configure_model_libraries  # noqa: E402
+from tator.runtime import heap  # noqa: E402
+
+SETTLE_S = 0.02
 
 
 def free_port() -> int:
@@ -57,6 +63,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x960")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--servers", default="httptools+uvloop,h11+asyncio")
+    parser.add_argument("--heap-tuning", choices=("on", "off"), default="on")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     scratch = Path(tempfile.mkdtemp(prefix="tator-bench-predict-"))
@@ -72,25 +79,36 @@ def main() -> None:
     image_b64 = base64.b64encode(buffer.getvalue()).decode()
 
     servers = [tuple(spec.split("+")) for spec in args.servers.split(",")]
+    if args.heap_tuning == "on":
+        heap.tune_for_inference()  # the baseline runs with the server's allocator settings
     bare = Bare(weights, pixels)
-    http_times: dict[tuple[str, ...], list[float]] = {spec: [] for spec in servers}
-    bare_times: list[float] = []
+    rounds: dict[tuple[str, ...], Round] = {spec: Round() for spec in servers}
     for _ in range(args.repeats):
         for spec in servers:
-            http_times[spec] += serve_and_time(data_dir, image_b64, spec, args.requests)
-            bare_times += bare.time(args.requests)
+            serve_and_time(data_dir, image_b64, spec, args.requests, bare, rounds[spec], args.heap_tuning)
 
-    bare_s = statistics.median(bare_times)
     own = own_work(data_dir, image_b64, args.requests * args.repeats)
-    print(f"image {width}x{height}, YOLOv8n (random weights), imgsz 640, CPU, {args.repeats}x{args.requests} requests")
-    print("| path | median ms | ratio | diff ms |")
-    print("|---|---|---|---|")
-    for spec, times in http_times.items():
-        http_s = statistics.median(times)
+    print(f"image {width}x{height}, YOLOv8n (random weights), imgsz 640, CPU, {args.repeats}x{args.requests} requests, "
+          f"heap tuning {args.heap_tuning} (server and baseline)")  # fmt: skip
+    print("| path | median ms | bare median ms | ratio | paired diff ms (median) | GET /healthz ms |")
+    print("|---|---|---|---|---|---|")
+    for spec, found in rounds.items():
+        http_s, bare_s = statistics.median(found.http), statistics.median(found.bare)
+        diff = statistics.median(h - b for h, b in zip(found.http, found.bare, strict=True))
         label = f"POST /yolo/predict_full with image_token (uvicorn {spec[0]} + {spec[1]})"
-        print(f"| {label} | {http_s * 1000:.1f} | {http_s / bare_s:.3f}x | {(http_s - bare_s) * 1000:+.1f} |")
-    print(f"| bare ultralytics predict in-process (baseline) | {bare_s * 1000:.1f} | 1.000x | 0 |")
+        print(f"| {label} | {http_s * 1000:.1f} | {bare_s * 1000:.1f} | {http_s / bare_s:.3f}x | {diff * 1000:+.2f} "
+              f"| {statistics.median(found.health) * 1000:.2f} |")  # fmt: skip
     print(f"server's own work per request, in-process, outside model.predict: median {own * 1000:.2f} ms")
+
+
+@dataclass
+class Round:
+    """Per stack: each HTTP predict paired with the bare call made right after it, and a trivial
+    request's round trip (the HTTP floor of this client and machine)."""
+
+    http: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    health: list[float] = field(default_factory=list)
 
 
 def own_work(data_dir: Path, image_b64: str, requests: int) -> float:
@@ -109,7 +127,7 @@ def own_work(data_dir: Path, image_b64: str, requests: int) -> float:
         client.post("/yolo/active", json={"run_id": "bench"}).raise_for_status()
         token = client.post("/yolo/predict_full", json={"image_base64": image_b64}).json()["image_token"]
         state = client.app.state.tator  # type: ignore[attr-defined]
-        runs = yolo.get_yolo_runs(state)
+        runs = asyncio.run(yolo.get_yolo_runs(state))
         spec, _ = runs.active_spec()
         with state.registry.use(spec) as handle:
             model = handle.model
@@ -154,7 +172,13 @@ class Bare:
         return times
 
 
-def serve_and_time(data_dir: Path, image_b64: str, spec: tuple[str, ...], requests: int) -> list[float]:
+def serve_and_time(
+    data_dir: Path, image_b64: str, spec: tuple[str, ...], requests: int, bare: Bare, into: Round, heap_tuning: str
+) -> None:
+    """Start a server on this stack, then alternate: one HTTP predict, one bare predict, one GET /healthz.
+    Pairs taken side by side see the same machine, so their difference is robust to drift; a short pause
+    before each timed call lets the other side's OpenMP threads go idle (they spin for a while after a
+    forward pass, and on two cores that spinning would be charged to whichever call comes next)."""
     port = free_port()
     env = {
         **os.environ,
@@ -164,6 +188,7 @@ def serve_and_time(data_dir: Path, image_b64: str, spec: tuple[str, ...], reques
         "TATOR_LOG_LEVEL": "WARNING",
         "TATOR_HTTP_IMPL": spec[0],
         "TATOR_LOOP_IMPL": spec[1],
+        "TATOR_HEAP_TUNING": "1" if heap_tuning == "on" else "0",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -178,19 +203,21 @@ def serve_and_time(data_dir: Path, image_b64: str, spec: tuple[str, ...], reques
                 except httpx.HTTPError:
                     time.sleep(0.05)
             http.post("/yolo/active", json={"run_id": "bench"}).raise_for_status()
-            token = (
-                http.post("/yolo/predict_full", json={"image_base64": image_b64})
-                .raise_for_status()
-                .json()["image_token"]
-            )
+            body = {"image_base64": image_b64}
+            token = http.post("/yolo/predict_full", json=body).raise_for_status().json()["image_token"]
             for _ in range(3):
                 http.post("/yolo/predict_full", json={"image_token": token}).raise_for_status()
-            times = []
             for _ in range(requests):
+                time.sleep(SETTLE_S)
                 started = time.perf_counter()
                 http.post("/yolo/predict_full", json={"image_token": token}).raise_for_status()
-                times.append(time.perf_counter() - started)
-            return times
+                into.http.append(time.perf_counter() - started)
+                time.sleep(SETTLE_S)
+                into.bare += bare.time(1)
+                time.sleep(SETTLE_S)
+                started = time.perf_counter()
+                http.get("/healthz").raise_for_status()
+                into.health.append(time.perf_counter() - started)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(180)

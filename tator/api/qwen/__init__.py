@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from tator.api.qwen import datasets, infer, models, prepass, train
+from tator.api.routing import IndexedRouter
 
-router = APIRouter()
+router = IndexedRouter()
 router.include_router(models.router)
 router.include_router(infer.router)
 router.include_router(datasets.router)

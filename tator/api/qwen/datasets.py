@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 
 from tator.api.deps import LayoutDep, SettingsDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import (
     DatasetDeleteForbidden,
     DatasetImageInvalid,
@@ -24,7 +25,7 @@ from tator.errors import (
 )
 from tator.qwen import datasets
 
-router = APIRouter(prefix="/qwen", tags=["qwen"])
+router = IndexedRouter(prefix="/qwen", tags=["qwen"])
 
 _JOB = Annotated[str, Form(description="The upload's job_id from /qwen/dataset/init")]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
 from tator.api.qwen.deps import QwenDep
+from tator.api.routing import IndexedRouter
 from tator.errors import (
     ImagePayloadMissing,
     ImageTokenNotFound,
@@ -32,7 +32,7 @@ from tator.runtime.images import DecodedImage, ImagePayload
 from tator.sam3.interactive import interactive_spec, refine_to_boxes
 from tator.state import AppState
 
-router = APIRouter(prefix="/qwen", tags=["qwen"])
+router = IndexedRouter(prefix="/qwen", tags=["qwen"])
 
 _IMAGE_ERRORS = (ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage)
 _MODEL_ERRORS = (QwenModelNotFound, QwenModelMissingCheckpoint, QwenLoadFailed, ModelBusy, QwenGenerationCancelled)

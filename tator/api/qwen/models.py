@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.errors import responses
 from tator.api.qwen.deps import QwenDep
+from tator.api.routing import IndexedRouter
 from tator.errors import (
     ModelIdRequired,
     QwenModelMissingCheckpoint,
@@ -20,7 +20,7 @@ from tator.errors import (
 from tator.qwen import models, service
 from tator.qwen.settings import settings_view, update_settings
 
-router = APIRouter(prefix="/qwen", tags=["qwen"])
+router = IndexedRouter(prefix="/qwen", tags=["qwen"])
 
 
 class QwenActivateRequest(BaseModel):

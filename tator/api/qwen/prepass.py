@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import ConfigDict, Field
 
 from tator.api.calibration_filter import calibrated, request_calibrator
@@ -13,8 +13,9 @@ from tator.api.clip_deps import get_clip_places
 from tator.api.deps import ImagesDep, LayoutDep, RegistryDep, StateDep
 from tator.api.errors import responses
 from tator.api.qwen.deps import QwenDep
-from tator.api.rfdetr import get_rfdetr_runs
-from tator.api.yolo import get_yolo_runs
+from tator.api.rfdetr import RfdetrRunsDep
+from tator.api.routing import IndexedRouter
+from tator.api.yolo import YoloRunsDep
 from tator.errors import (
     CalibratorInvalid,
     CalibratorNotFound,
@@ -37,7 +38,7 @@ from tator.prepass.resolve import ServerModels, resolve_models, vocabulary
 from tator.prepass.service import PrepassResponse, prepass_image, qwen_captioner
 from tator.runtime.images import ImagePayload
 
-router = APIRouter(prefix="/qwen", tags=["qwen"])
+router = IndexedRouter(prefix="/qwen", tags=["qwen"])
 
 
 class QwenPrepassRequest(PrepassConfig, ImagePayload):
@@ -67,9 +68,9 @@ class QwenPrepassRequest(PrepassConfig, ImagePayload):
         return PrepassConfig.model_validate(self.model_dump(include=set(PrepassConfig.model_fields)))
 
 
-def get_server_models(state: StateDep) -> ServerModels:
+def get_server_models(state: StateDep, yolo_runs: YoloRunsDep, rfdetr_runs: RfdetrRunsDep) -> ServerModels:
     return ServerModels(
-        yolo_runs=get_yolo_runs(state), rfdetr_runs=get_rfdetr_runs(state), selections=state.selections,
+        yolo_runs=yolo_runs, rfdetr_runs=rfdetr_runs, selections=state.selections,
         base_models=state.base_models, clip_places=get_clip_places(state),
     )  # fmt: skip
 

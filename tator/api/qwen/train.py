@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from tator.api.deps import JobsDep, LayoutDep
 from tator.api.errors import responses
 from tator.api.qwen.deps import QwenDep
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import add_job_routes, job_view
 from tator.errors import (
     DatasetIdRequired,
@@ -24,7 +23,7 @@ from tator.errors import (
 from tator.qwen.train import KIND
 from tator.qwen.train_start import QwenTrainRequest, cache_size, purge_cache, start_training
 
-router = APIRouter(prefix="/qwen", tags=["qwen"])
+router = IndexedRouter(prefix="/qwen", tags=["qwen"])
 
 
 @router.post(

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.sam3.auto import classify_detections
 from tator.api.sam3.concept_schemas import (
     Sam3Detection,
@@ -44,7 +43,7 @@ from tator.sam3.results import yolo_box
 from tator.state import AppState
 from tator.vision.masks import encode_mask
 
-router = APIRouter(prefix="/sam3", tags=["sam3"])
+router = IndexedRouter(prefix="/sam3", tags=["sam3"])
 
 IMAGE_ERRORS = (ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage, ModelBusy)
 TEXT_OPTIONS = ("threshold", "mask_threshold", "max_results", "min_size", "windowed", "window_size",

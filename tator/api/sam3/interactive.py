@@ -9,11 +9,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter
-
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.sam3.auto import classify_prediction
 from tator.api.sam3.schemas import (
     BboxPromptRequest,
@@ -41,7 +40,7 @@ from tator.sam3.prompts import box_prompt, multi_point_prompt, point_prompt
 from tator.sam3.results import shape_mask
 from tator.state import AppState
 
-router = APIRouter(tags=["sam"])
+router = IndexedRouter(tags=["sam"])
 
 IMAGE_ERRORS = (ImagePayloadMissing, ImageTokenNotFound, InvalidBase64, InvalidImage, SamVariantUnknown, ModelBusy)
 

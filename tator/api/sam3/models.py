@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import (
     InvalidId,
     InvalidScope,
@@ -23,7 +24,7 @@ from tator.sam3 import models, runs
 from tator.state import AppState
 from tator.storage.paths import PathGuard
 
-router = APIRouter(prefix="/sam3", tags=["sam3"])
+router = IndexedRouter(prefix="/sam3", tags=["sam3"])
 
 PromotedOnly = Annotated[bool, Query(description="List only promoted runs (the base entry is always listed).")]
 Variant = Annotated[str, Query(description="Model variant; only 'sam3' has entries.")]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.sam3.deps import SamDep
 from tator.api.sam3.schemas import (
     ActivateSlotRequest,
@@ -33,7 +32,7 @@ from tator.sam3.interactive import BACKEND, SamRuntime, interactive_spec, preloa
 from tator.sam3.slots import MAX_PREDICTORS
 from tator.state import AppState
 
-router = APIRouter(tags=["sam"])
+router = IndexedRouter(tags=["sam"])
 
 
 @router.post(

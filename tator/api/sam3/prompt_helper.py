@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query
+from fastapi import Form, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.errors import (
     InvalidPrompts,
     NoPromptsProvided,
@@ -31,7 +32,7 @@ from tator.sam3.prompt_helper import presets, start, suggest
 from tator.sam3.prompt_helper.jobs import KINDS
 from tator.state import AppState
 
-router = APIRouter(prefix="/sam3/prompt_helper", tags=["sam3"])
+router = IndexedRouter(prefix="/sam3/prompt_helper", tags=["sam3"])
 DATASET = (Sam3DatasetNotFound, Sam3DatasetTypeUnsupported)
 DATASET_ID = "Registered dataset whose ground truth scores the prompts."
 PROMPTS = "{class_id: [prompts]} to score instead of suggested ones."

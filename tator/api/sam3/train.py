@@ -2,18 +2,18 @@
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tator.api.deps import JobsDep, LayoutDep, StateDep
 from tator.api.errors import responses
+from tator.api.routing import IndexedRouter
 from tator.api.training_routes import add_job_routes
 from tator.errors import Sam3DatasetNotFound, Sam3DatasetTypeUnsupported, Sam3JobNotFound, Sam3TrainingNoImages
 from tator.sam3 import datasets
 from tator.sam3.train import KIND
 from tator.sam3.train_start import start_training
 
-router = APIRouter(prefix="/sam3", tags=["sam3"])
+router = IndexedRouter(prefix="/sam3", tags=["sam3"])
 DATASET_ERRORS = (Sam3DatasetNotFound, Sam3DatasetTypeUnsupported, Sam3TrainingNoImages)
 
 
