@@ -108,7 +108,9 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
         app.include_router(docs_page.root_router)
 
     if settings.api_token:
-        public = PublicPaths(settings.ui_dir, lambda: app.router.routes)
+        public = PublicPaths(
+            settings.ui_dir, lambda: app.router.routes, pages=docs_page.PUBLIC_PAGES, prefix=docs_page.PUBLIC_PREFIX
+        )
         app.add_middleware(TokenAuthMiddleware, token=settings.api_token, is_public=public)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     origins = list(settings.cors_origins) + (["null"] if settings.cors_allow_null_origin else [])

@@ -8,6 +8,7 @@ when no UI folder is served.
 
 from __future__ import annotations
 
+import urllib.parse
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/docs/assets"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+# With TATOR_API_TOKEN set these stay public: static pages and bundles that say nothing about this server.
+# The schema stays behind the token; open `/docs?token=<token>` and the page fetches it with that token.
+PUBLIC_PAGES = frozenset({"/docs", "/redoc", OAUTH2_REDIRECT_URL})
+PUBLIC_PREFIX = ASSETS_URL + "/"
 DESCRIPTION = (
     'Every error answers `{"detail": "<code>", "message": "..."}`; validation errors add `fields` and '
     "`problems`. The API guide (coordinate conventions, jobs and event streams, dataset layouts, error-code "
@@ -37,8 +42,12 @@ def _asset(request: Request, name: str) -> str:
 
 
 def _openapi_url(request: Request) -> str:
+    """Where the page fetches the schema; a `?token=` the page was opened with is passed on (quoted, so it
+    cannot break out of the page's script), since a browser cannot add a header to that fetch."""
     app: FastAPI = request.app
-    return f"{request.scope.get('root_path', '')}{app.openapi_url}"
+    url = f"{request.scope.get('root_path', '')}{app.openapi_url}"
+    token = request.query_params.get("token")
+    return f"{url}?token={urllib.parse.quote(token, safe='')}" if token else url
 
 
 router = APIRouter(include_in_schema=False)

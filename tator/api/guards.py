@@ -7,8 +7,9 @@
   the answer). A state-changing request whose `Origin` (or, without one, `Referer`) names a site that is not an
   allowed origin, nor the server itself, is 403 `origin_not_allowed`. Clients that send neither (curl, httpx,
   scripts) are not affected.
-- Public paths: without a token only `/healthz` and the static UI's own files are served; a path any API route
-  matches is never public, whatever file it may name after normalisation.
+- Public paths: without a token only `/healthz`, the API reference pages (`/docs`, `/redoc` and their bundled
+  assets) and the static UI's own files are served; a path any API route matches is never public, whatever
+  file it may name after normalisation.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tator.storage.paths import PathGuard
 LOCALHOST_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
-QUERY_TOKEN_ENDPOINTS = frozenset({"events", "download", "download_zip", "crop_zip_finalize"})
+QUERY_TOKEN_ENDPOINTS = frozenset({"events", "download", "download_zip", "crop_zip_finalize", "openapi.json"})
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -141,20 +142,33 @@ class RequestGuardMiddleware:
 
 
 def query_token_allowed(method: str, path: str) -> bool:
-    """`?token=` is accepted only where a client cannot send a header: event streams and downloads (GET)."""
+    """`?token=` is accepted only where a client cannot send a header: event streams, downloads and the
+    schema the API reference page fetches (GET)."""
     return method in ("GET", "HEAD") and path.rstrip("/").rsplit("/", 1)[-1] in QUERY_TOKEN_ENDPOINTS
 
 
 class PublicPaths:
-    """Requests that need no token: the liveness probe and the static UI's own files, never an API path."""
+    """Requests that need no token: the liveness probe, the API reference pages and their bundles
+    (`pages`, `prefix`), and the static UI's own files; never an API path."""
 
-    def __init__(self, ui_dir: Path | None, routes: Callable[[], Iterable[Any]]) -> None:
+    def __init__(
+        self,
+        ui_dir: Path | None,
+        routes: Callable[[], Iterable[Any]],
+        *,
+        pages: frozenset[str] = frozenset(),
+        prefix: str | None = None,
+    ) -> None:
         self.ui_dir = PathGuard(ui_dir) if ui_dir is not None else None
         self.routes = routes
+        self.pages = pages
+        self.prefix = prefix
 
     def __call__(self, scope: Scope) -> bool:
         path, method = scope["path"], scope.get("method", "GET")
         if path == "/healthz":
+            return True
+        if method in ("GET", "HEAD") and (path in self.pages or (self.prefix and _plain_under(path, self.prefix))):
             return True
         if self.ui_dir is None or method not in ("GET", "HEAD") or self._is_api(scope):
             return False
@@ -173,3 +187,9 @@ class PublicPaths:
             if match is not Match.NONE:
                 return True
         return False
+
+
+def _plain_under(path: str, prefix: str) -> bool:
+    """`path` names a file under `prefix` without climbing out of it (no dot segments, no encoded ones)."""
+    rest = path[len(prefix) :] if path.startswith(prefix) else None
+    return bool(rest) and "%" not in rest and all(part not in ("", ".", "..") for part in rest.split("/"))

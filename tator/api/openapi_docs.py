@@ -146,6 +146,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
                 _complete_operation(operation, spec)
+    settings = getattr(app.state, "settings", None)
+    if getattr(settings, "api_token", None):  # Swagger UI's "Authorize" then sends the header on every try
+        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        spec["security"] = [{"bearer": []}]
     return spec
 
 

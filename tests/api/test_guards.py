@@ -99,3 +99,31 @@ def test_query_tokens_are_redacted_from_every_log_line(settings: Settings) -> No
         logging.getLogger("tator.test").warning("fetch url=/x/download?token=s3cret&y=1")
     text = (settings.logs_dir / "tator.log").read_text()
     assert "token=***&y=1" in text and "s3cret" not in text
+
+
+def test_the_api_reference_works_behind_a_token(tmp_path: Path) -> None:
+    """The pages and their bundles are public (a browser cannot add a header to a script tag); the schema is
+    not, and a page opened with `?token=` fetches it with that token, quoted so it cannot break the page."""
+    with _app(tmp_path, api_token="s3cret") as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+            assert client.get(f"/docs/assets/{asset}").status_code == 200
+        assert client.get("/redoc").status_code == 200
+        assert client.get("/docs/assets/%2e%2e/%2e%2e/openapi.json").status_code in (401, 404)
+        assert client.get("/openapi.json").status_code == 401
+        assert client.get("/openapi.json", params={"token": "wrong"}).status_code == 401
+        schema = client.get("/openapi.json", params={"token": "s3cret"})
+        assert schema.status_code == 200
+        assert schema.json()["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+        assert schema.json()["security"] == [{"bearer": []}]
+        assert "/openapi.json?token=s3cret" in client.get("/docs", params={"token": "s3cret"}).text
+        hostile = client.get("/docs", params={"token": "x'</script><script>alert(1)//"}).text
+        assert "</script><script>alert" not in hostile and "x%27%3C%2Fscript%3E" in hostile
+        assert client.post("/docs").status_code in (401, 405)  # only reading is public
+
+
+def test_without_a_token_the_schema_declares_no_security(tmp_path: Path) -> None:
+    with _app(tmp_path) as client:
+        schema = client.get("/openapi.json").json()
+        assert "security" not in schema and "securitySchemes" not in schema["components"]
