@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 from tator.storage.files import atomic_write_text
 
 SUFFIX = ".json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,17 @@ class MiningCache:
             return None
         return [[float(v) for v in r] for r in rows]
 
-    def put(self, key: str, rows: list[list[float]]) -> None:
+    def put(self, key: str, rows: list[list[float]]) -> bool:
+        """Store an answer; a cache that cannot be written (disk full, a purge racing this write) costs a
+        recomputation later, never the mining job: False then, with a warning."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(rows))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(rows))
+        except OSError as exc:
+            log.warning("agent_mining.cache_write_failed key=%s error=%s", key[:12], type(exc).__name__)
+            return False
+        return True
 
 
 def image_key(path: Path) -> str:
@@ -86,15 +95,12 @@ def enforce(root: Path, *, max_bytes: int, ttl_hours: float) -> tuple[int, int]:
 
 
 def purge(root: Path) -> tuple[int, int]:
-    """Remove every cached answer; returns (bytes, files) deleted."""
+    """Remove every cached answer; returns (bytes, files) deleted. The fan-out folders stay (at most 256,
+    empty): a job that starts between the route's busy check and this purge then only misses answers,
+    it never finds the folder it is writing into gone."""
     deleted_bytes = deleted_files = 0
     for path, stat in _files(root):
         path.unlink(missing_ok=True)
         deleted_bytes += stat.st_size
         deleted_files += 1
-    for folder in sorted((p for p in root.glob("*") if p.is_dir()), reverse=True):
-        try:
-            folder.rmdir()
-        except OSError:
-            continue
     return deleted_bytes, deleted_files

@@ -41,3 +41,17 @@ def test_limits_drop_the_oldest_and_purge_empties(tmp_path: Path) -> None:
     assert (total, files) == (2 * size, 2) and cache.get(keys[1]) is None and cache.get(keys[3]) is not None
     assert purge(cache.root) == (2 * size, 2)
     assert enforce(cache.root, max_bytes=10**9, ttl_hours=0) == (0, 0)
+
+
+def test_a_purge_racing_a_job_only_costs_cache_misses(tmp_path: Path) -> None:
+    """The purge route checks for active jobs, then purges; a job starting in between keeps writing: its
+    folders are still there, and a write that fails anyway is a warning, not a failed job."""
+    cache = MiningCache(tmp_path / "cache", "m")
+    key = cache.key("img", "text", "p", {})
+    assert cache.put(key, [[0.0, 0.0, 1.0, 1.0, 0.5, 1.0]])
+    purge(cache.root)
+    assert (cache.root / key[:2]).is_dir() and cache.get(key) is None
+    assert cache.put(key, [[0.0, 0.0, 2.0, 2.0, 0.5, 4.0]]) and cache.get(key) == [[0.0, 0.0, 2.0, 2.0, 0.5, 4.0]]
+    blocked = MiningCache(tmp_path / "file-not-dir", "m")
+    blocked.root.write_text("a file where the cache folder should be")
+    assert blocked.put(key, [[0.0, 0.0, 1.0, 1.0, 0.5, 1.0]]) is False
