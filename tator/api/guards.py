@@ -191,5 +191,7 @@ class PublicPaths:
 
 def _plain_under(path: str, prefix: str) -> bool:
     """`path` names a file under `prefix` without climbing out of it (no dot segments, no encoded ones)."""
-    rest = path[len(prefix) :] if path.startswith(prefix) else None
+    if not path.startswith(prefix):
+        return False
+    rest = path[len(prefix) :]
     return bool(rest) and "%" not in rest and all(part not in ("", ".", "..") for part in rest.split("/"))

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import uuid
-import zlib
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -24,6 +23,7 @@ from tator.datasets.formats.yolo import LabelLineError, parse_label_line
 from tator.datasets.imagecheck import validate_image
 from tator.datasets.ingest import UploadOptions, check_options, ingest_tree
 from tator.datasets.labels import labelmap_text
+from tator.datasets.meta import tree_fingerprint
 from tator.datasets.upload_sessions import SessionStore
 from tator.errors import (
     DatasetImageInvalid,
@@ -188,14 +188,6 @@ def add_batch(
     return {"session_id": session_id, "received": len(known), "total_images": record["total_images"]}
 
 
-def _fingerprint(staging: Path) -> list[tuple[str, int, int]]:
-    found: list[tuple[str, int, int]] = []
-    for file in sorted(p for p in staging.rglob("*") if p.is_file()):
-        data = file.read_bytes()
-        found.append((file.relative_to(staging).as_posix(), len(data), zlib.crc32(data)))
-    return found
-
-
 def finalize_session(root: Path, session_id: str, *, layout: Layout) -> dict[str, Any]:
     """Create the dataset from the staged tree. A short session stays open (409); otherwise the session is
     consumed whether the dataset is created or refused."""
@@ -212,7 +204,7 @@ def finalize_session(root: Path, session_id: str, *, layout: Layout) -> dict[str
             options = UploadOptions(dataset_id=record["dataset_id"], dataset_type=record["dataset_type"],
                                     context=record["context"], session_id=session_id)  # fmt: skip
             return ingest_tree(
-                staging, layout=layout, options=options, sizes=sizes, fingerprint=_fingerprint(staging),
+                staging, layout=layout, options=options, sizes=sizes, fingerprint=tree_fingerprint(staging),
                 source_bytes=sum(int(e.get("bytes", 0)) for e in files.values()),
             )  # fmt: skip
         finally:

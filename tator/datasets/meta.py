@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,16 @@ def signature(fingerprint: Iterable[tuple[str, int, int]]) -> str:
     for path, size, crc in sorted(fingerprint):
         digest.update(f"{path}\x00{size}\x00{crc:08x}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def tree_fingerprint(root: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, crc32) of every file under `root`, sorted: what `signature` hashes for a
+    dataset assembled on disk (a zip upload reads the same triples from its central directory)."""
+    found: list[tuple[str, int, int]] = []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = file.read_bytes()
+        found.append((file.relative_to(root).as_posix(), len(data), zlib.crc32(data)))
+    return found
 
 
 def load_json_file(path: Path) -> dict[str, Any] | None:

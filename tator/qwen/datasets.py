@@ -19,11 +19,10 @@ from typing import Any, BinaryIO
 from tator.datasets.catalog import find_dataset
 from tator.datasets.formats.model import is_image_name
 from tator.datasets.formats.qwen import JSONL_NAME
-from tator.datasets.image_sessions import _fingerprint as tree_fingerprint
 from tator.datasets.imagecheck import validate_image
 from tator.datasets.ingest import UploadOptions, check_options, ingest_tree
 from tator.datasets.listing import list_datasets
-from tator.datasets.meta import load_json_file
+from tator.datasets.meta import load_json_file, tree_fingerprint
 from tator.datasets.trash import trash_dataset
 from tator.errors import (
     DatasetNotFound,

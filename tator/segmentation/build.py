@@ -22,8 +22,7 @@ from tator.annotations import BBox
 from tator.datasets.catalog import DatasetRef
 from tator.datasets.formats.model import DatasetAnnotations, ImageAnnotation, ObjectAnnotation
 from tator.datasets.formats.yolo import write_yolo
-from tator.datasets.image_sessions import _fingerprint as tree_fingerprint
-from tator.datasets.meta import build_meta, read_meta, signature
+from tator.datasets.meta import build_meta, read_meta, signature, tree_fingerprint
 from tator.datasets.views import load_annotations, yolo_layout_record
 from tator.errors import DatasetNotFound, SegmentationSourceChanged
 from tator.jobs.context import JobContext
