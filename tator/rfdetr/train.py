@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,10 +15,9 @@ from tator.datasets.training import TrainingDataset, planned_dataset
 from tator.datasets.views import export_view
 from tator.errors import TrainingProducedNoWeights
 from tator.jobs.context import JobContext
-from tator.jobs.kinds import Completion, JobKind
-from tator.jobs.types import JobRecord
+from tator.jobs.kinds import JobKind
 from tator.rfdetr.lightning_hooks import JobProgressHooks, training_hooks
-from tator.runtime.active_runs import ActiveRuns, track_run, training_run_record
+from tator.runtime.active_runs import run_training, training_completion, training_run_record
 from tator.storage.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -139,24 +137,10 @@ def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
 
 def train(plan: RfdetrTrainPlan, ctx: JobContext) -> RfdetrTrainResult:
     """The job function: run.json is kept current; success is recorded by `complete_training`."""
-    result = track_run(
-        ctx.run_dir,
-        partial(run_record, plan, ctx.job_id),
-        partial(_train, plan, ctx),
-        cancelled=lambda: ctx.cancel.cancelled,
-    )
-    return RfdetrTrainResult.model_validate(result)
+    return RfdetrTrainResult.model_validate(run_training(plan, ctx, run_record, _train))
 
 
-def complete_training(runs: ActiveRuns) -> Completion:
-    """The completion step (in the server): run.json says succeeded, then auto-activation."""
-
-    def complete(record: JobRecord) -> dict[str, Any]:
-        plan = RfdetrTrainPlan.model_validate(record.params)
-        fields = run_record(plan, record.job_id, "succeeded", **(record.result or {}))
-        return runs.finish(record.job_id, fields, auto_activate=plan.request.auto_activate)
-
-    return complete
+complete_training = training_completion(RfdetrTrainPlan, run_record)
 
 
 RFDETR_TRAIN = JobKind(KIND, train, RfdetrTrainPlan, RfdetrTrainResult, resource="gpu")

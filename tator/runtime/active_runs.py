@@ -14,14 +14,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from tator.errors import RunBusy, RunWeightsIncomplete, TatorError
-from tator.jobs.kinds import JobKind
+from tator.jobs.context import JobContext
+from tator.jobs.kinds import Completion, JobKind
 from tator.jobs.manager import JobManager
 from tator.jobs.types import JobRecord
 from tator.runtime.loaders import ModelSpec
@@ -30,6 +32,8 @@ from tator.runtime.selections import ModelSelections, Selection
 from tator.storage.files import atomic_write_json
 from tator.storage.locks import file_lock
 from tator.storage.runs import RUN_RECORD, RunStore
+
+P = TypeVar("P", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,34 @@ def track_run(
         status = "cancelled" if cancelled() else "failed"
         atomic_write_json(run_dir / RUN_RECORD, record(status, created_at=started, error=str(exc)[:500]))
         raise
+
+
+RunRecord = Callable[..., dict[str, Any]]  # (plan, job_id, status, **fields) -> run.json
+
+
+def run_training(
+    plan: P, ctx: JobContext, record: RunRecord, work: Callable[[P, JobContext], dict[str, Any]]
+) -> dict[str, Any]:
+    """A training job's body for any family: `work(plan, ctx)` under `track_run` (run.json kept current;
+    success is the completion step's to record)."""
+    return track_run(
+        ctx.run_dir, partial(record, plan, ctx.job_id), partial(work, plan, ctx), cancelled=lambda: ctx.cancel.cancelled
+    )
+
+
+def training_completion(plan_type: type[BaseModel], record: RunRecord) -> Callable[[ActiveRuns], Completion]:
+    """The completion step (in the server) of a family's training job: run.json says succeeded, then the
+    run is activated when the request asked for it."""
+
+    def for_runs(runs: ActiveRuns) -> Completion:
+        def complete(job: JobRecord) -> dict[str, Any]:
+            plan = plan_type.model_validate(job.params)
+            fields = record(plan, job.job_id, "succeeded", **(job.result or {}))
+            return runs.finish(job.job_id, fields, auto_activate=plan.request.auto_activate)  # type: ignore[attr-defined]
+
+        return complete
+
+    return for_runs
 
 
 def _read_record(path: Path) -> dict[str, Any]:

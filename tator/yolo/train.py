@@ -7,7 +7,6 @@ import csv
 import logging
 import shutil
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -18,9 +17,8 @@ from tator.datasets.training import TrainingDataset, planned_dataset
 from tator.datasets.views import export_view
 from tator.errors import TrainingProducedNoWeights
 from tator.jobs.context import JobContext
-from tator.jobs.kinds import Completion, JobKind
-from tator.jobs.types import JobRecord
-from tator.runtime.active_runs import ActiveRuns, track_run, training_run_record
+from tator.jobs.kinds import JobKind
+from tator.runtime.active_runs import run_training, training_completion, training_run_record
 from tator.storage.files import atomic_copy, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -196,24 +194,10 @@ def stage_dataset(dataset: TrainingDataset, run_dir: Path) -> Path:
 
 def train(plan: YoloTrainPlan, ctx: JobContext) -> YoloTrainResult:
     """The job function: run.json is kept current; success is recorded by `complete_training`."""
-    result = track_run(
-        ctx.run_dir,
-        partial(run_record, plan, ctx.job_id),
-        partial(_train, plan, ctx),
-        cancelled=lambda: ctx.cancel.cancelled,
-    )
-    return YoloTrainResult.model_validate(result)
+    return YoloTrainResult.model_validate(run_training(plan, ctx, run_record, _train))
 
 
-def complete_training(runs: ActiveRuns) -> Completion:
-    """The completion step (in the server): run.json says succeeded, then auto-activation."""
-
-    def complete(record: JobRecord) -> dict[str, Any]:
-        plan = YoloTrainPlan.model_validate(record.params)
-        fields = run_record(plan, record.job_id, "succeeded", **(record.result or {}))
-        return runs.finish(record.job_id, fields, auto_activate=plan.request.auto_activate)
-
-    return complete
+complete_training = training_completion(YoloTrainPlan, run_record)
 
 
 YOLO_TRAIN = JobKind(KIND, train, YoloTrainPlan, YoloTrainResult, resource="gpu")
