@@ -17,4 +17,4 @@ class ModelJSONResponse(Response):
     media_type = "application/json"
 
     def __init__(self, answer: BaseModel, status_code: int = 200) -> None:
-        super().__init__(answer.model_dump_json(), status_code=status_code)
+        super().__init__(answer.model_dump_json(by_alias=True), status_code=status_code)  # as FastAPI would

@@ -8,6 +8,7 @@ from typing import Any
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
+from tator.api.fast_json import ModelJSONResponse
 from tator.api.routing import IndexedRouter
 from tator.api.sam3.auto import classify_detections
 from tator.api.sam3.concept_schemas import (
@@ -85,10 +86,10 @@ def _text(body: Sam3TextPromptRequest, state: AppState, images: ImagesDep) -> tu
     response_model=Sam3PromptResponse,
     responses=responses(*IMAGE_ERRORS, TextPromptRequired, Sam3TextRequiresSam3),
 )
-def sam3_text_prompt(body: Sam3TextPromptRequest, state: StateDep, images: ImagesDep) -> Sam3PromptResponse:
+def sam3_text_prompt(body: Sam3TextPromptRequest, state: StateDep, images: ImagesDep) -> ModelJSONResponse:
     """Find every instance of a text concept (optionally tile by tile for large images)."""
     text, image, found = _text(body, state, images)
-    return _respond(found, image, label=text, source="sam3_text", epsilon=body.simplify_epsilon)
+    return ModelJSONResponse(_respond(found, image, label=text, source="sam3_text", epsilon=body.simplify_epsilon))
 
 
 @router.post(

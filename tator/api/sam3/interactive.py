@@ -12,6 +12,7 @@ from typing import Any
 from tator.api.clip_deps import ClipPlacesDep
 from tator.api.deps import ImagesDep, StateDep
 from tator.api.errors import responses
+from tator.api.fast_json import ModelJSONResponse
 from tator.api.routing import IndexedRouter
 from tator.api.sam3.auto import classify_prediction
 from tator.api.sam3.schemas import (
@@ -83,15 +84,15 @@ def _multi(body: MultiPointPromptRequest) -> PromptFactory:
 
 
 @router.post("/sam_point", response_model=SamBboxResponse, responses=responses(*IMAGE_ERRORS, PointOutsideImage))
-def sam_point(body: PointPromptRequest, state: StateDep, images: ImagesDep) -> SamBboxResponse:
+def sam_point(body: PointPromptRequest, state: StateDep, images: ImagesDep) -> ModelJSONResponse:
     """Segment the object under one click (pixels); answer its tight YOLO box and mask."""
-    return _answer(body, *_segment(body, state, images, _point(body)))
+    return ModelJSONResponse(_answer(body, *_segment(body, state, images, _point(body))))
 
 
 @router.post("/sam_bbox", response_model=SamBboxResponse, responses=responses(*IMAGE_ERRORS, PromptBboxInvalid))
-def sam_bbox(body: BboxPromptRequest, state: StateDep, images: ImagesDep) -> SamBboxResponse:
+def sam_bbox(body: BboxPromptRequest, state: StateDep, images: ImagesDep) -> ModelJSONResponse:
     """Segment the object inside a pixel box; answer its tight YOLO box and mask."""
-    return _answer(body, *_segment(body, state, images, _box(body)))
+    return ModelJSONResponse(_answer(body, *_segment(body, state, images, _box(body))))
 
 
 @router.post(
@@ -99,9 +100,9 @@ def sam_bbox(body: BboxPromptRequest, state: StateDep, images: ImagesDep) -> Sam
     response_model=SamBboxResponse,
     responses=responses(*IMAGE_ERRORS, PositivePointsRequired, PointOutsideImage),
 )
-def sam_point_multi(body: MultiPointPromptRequest, state: StateDep, images: ImagesDep) -> SamBboxResponse:
+def sam_point_multi(body: MultiPointPromptRequest, state: StateDep, images: ImagesDep) -> ModelJSONResponse:
     """Segment from positive and negative clicks (pixels); answer the tight YOLO box and mask."""
-    return _answer(body, *_segment(body, state, images, _multi(body)))
+    return ModelJSONResponse(_answer(body, *_segment(body, state, images, _multi(body))))
 
 
 @router.post("/sam_point_auto", response_model=SamAutoResponse, responses=responses(*IMAGE_ERRORS, PointOutsideImage))
