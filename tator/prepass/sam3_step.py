@@ -76,6 +76,10 @@ class Sam3Session:
         return [(b.box.x1 + dx, b.box.y1 + dy, b.box.x2 + dx, b.box.y2 + dy) for b in found], [b.score for b in found]
 
 
+def _class_name(labelmap: Sequence[str], class_id: int) -> str:
+    return labelmap[class_id] if 0 <= class_id < len(labelmap) else str(class_id)
+
+
 def _fields(context: Context) -> dict[str, Any]:
     if context.window is None:
         return {}
@@ -86,9 +90,11 @@ def text_step(
     session: Sam3Session, terms: dict[int, list[PromptTerm]], labelmap: Sequence[str], config: PrepassConfig,
     places: list[Context],
 ) -> list[Candidate]:  # fmt: skip
-    """Every class term in every context, at the text threshold."""
+    """Every class term in every context, at the text threshold. The trace's input names every prompt sent,
+    per class (the dedupe may keep another prompt's box where two found the same object)."""
     out: list[Candidate] = []
-    with session.trace.step("sam3_text", threshold=config.prepass_sam3_text_thr) as step:
+    sent = {_class_name(labelmap, class_id): [p.term for p in prompts] for class_id, prompts in terms.items()}
+    with session.trace.step("sam3_text", threshold=config.prepass_sam3_text_thr, prompts=sent) as step:
         for context in places:
             for class_id, prompts in terms.items():
                 for n, prompt in enumerate(prompts):

@@ -166,11 +166,14 @@ def check_helper_to_prepass(ctx: ValidationContext) -> str:
         "dataset_id": dataset, "image_base64": _image(), "enable_yolo": False, "enable_rfdetr": False,
         "enable_sam3_similarity": False, "sam3_text_window_extension": False, "prepass_sam3_text_thr": 0.0,
         "sam3_max_results": 5}))  # fmt: skip
-    terms = {d["sam3_prompt_term"] for d in answer["detections"] if d.get("sam3_prompt_term")}
+    sent = next(e["tool_input"]["prompts"] for e in answer["trace"] if e["tool_name"] == "sam3_text")
+    prompted = {term for prompts in sent.values() for term in prompts}
     picked = {p for prompts in stored.values() for p in prompts}
-    assert terms & picked, (terms, picked)
+    assert picked <= prompted, (picked, sent)  # every helper pick became a SAM3 prompt of its class
+    kept = {d["sam3_prompt_term"] for d in answer["detections"] if d.get("sam3_prompt_term")} & picked
     return (f"helper job {done['job_id']} ranked prompts for {len(chosen)} classes; preset {preset['id']} saved and "
-            f"read back; as the glossary, the prepass prompted SAM3 with {len(terms & picked)} of them")  # fmt: skip
+            f"read back; as the glossary, the prepass prompted SAM3 with all {len(picked)} of them (trace), "
+            f"{len(kept)} among the kept boxes' prompts")  # fmt: skip
 
 
 ROWS: list[Row] = [
