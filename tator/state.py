@@ -52,11 +52,13 @@ class AppState:
     _base_models: dict[str, str] | None = None
     _base_lock: threading.Lock = field(default_factory=threading.Lock)
     _shared: dict[str, object] = field(default_factory=dict)
+    # Its own lock: `shared` is called on the event loop, and `_base_lock` is held while the tiny zoo builds.
+    _shared_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def shared(self, key: str, build: Callable[[], T]) -> T:
         """One object per app for `key`, built on first use: for request dependencies whose building
         touches the disk (a run store resolves its root) and that keep caches worth sharing."""
-        with self._base_lock:
+        with self._shared_lock:
             if key not in self._shared:
                 self._shared[key] = build()
             return cast(T, self._shared[key])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -99,3 +101,15 @@ def test_the_app_still_routes_first_middle_and_last_routers(client: TestClient) 
     assert client.get("/calibration/jobs").status_code == 200  # the last one
     assert client.get("/yolo/predict_full").status_code == 405
     assert client.get("/nowhere/at/all").status_code == 404
+
+
+def test_the_runs_dependency_never_waits_for_the_zoo_build(client: TestClient) -> None:
+    """`state.shared` runs on the event loop; it must not share the lock held while the tiny zoo builds."""
+    state = client.app.state.tator  # type: ignore[attr-defined]
+    built: list[object] = []
+    with state._base_lock:  # as while base_models() builds the tiny zoo
+        worker = threading.Thread(target=lambda: built.append(state.shared("probe", object)))
+        worker.start()
+        worker.join(timeout=5)
+    assert built, "state.shared waited for the zoo lock"
+    assert state.shared("probe", object) is built[0]  # one object per key
