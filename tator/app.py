@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
         allow_origin_regex=None if settings.cors_origins else LOCALHOST_ORIGINS,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Content-Disposition"],
+        expose_headers=["X-Request-ID", "Content-Disposition", "Server-Timing"],
     )
     return app
 

@@ -16,12 +16,15 @@ from tator.api.guards import header, query_token_allowed, refuse
 from tator.api.metrics import HttpMetrics
 from tator.errors import AuthInvalid, AuthRequired
 from tator.logging import request_id_var
+from tator.runtime import timing
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (echoed as X-Request-ID, attached to log records) and records metrics.
+    """Gives each request an id (echoed as X-Request-ID, attached to log records), records metrics and
+    answers with a `Server-Timing` header: the phases the request's code timed (`tator.runtime.timing`,
+    e.g. `infer` for a detector's forward pass) and `app`, the time until the answer started.
 
     It also answers an unexpected error with the 500 envelope itself and ends the request normally, so
     the keep-alive connection stays usable (Starlette's outermost handler re-raises after answering, and
@@ -39,6 +42,7 @@ class RequestContextMiddleware:
         incoming = header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        timings, timings_token = timing.begin()
         scope["tator.request_id"] = request_id  # read by the 500 handler, which runs outside this middleware
         started = time.perf_counter()
         status = 500
@@ -49,7 +53,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status, status_sent = int(message["status"]), True
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                server_timing = timings.header(app=time.perf_counter() - started)
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                    (b"server-timing", server_timing),
+                ]
             await send(message)
 
         try:
@@ -62,6 +71,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(scope.get("method", "GET"), template, status, time.perf_counter() - started)
+            timing.end(timings_token)
             request_id_var.reset(token)
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from tator.annotations import BBox
 from tator.clip.loader import ClipHandle, Dinov3Handle
+from tator.runtime.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def embed_batch(handle: Encoder, crops: Sequence[Image.Image], info: EncoderInfo
     model: Any = handle.model
     dtype = next(model.parameters()).dtype
     pixels = torch.from_numpy(to_batch(crops, info)).to(device=handle.device, dtype=dtype)
-    with torch.inference_mode():
+    with torch.inference_mode(), timed("infer"):
         if isinstance(handle, ClipHandle):
             output = model.get_image_features(pixel_values=pixels)
             features = output if isinstance(output, torch.Tensor) else output.pooler_output

@@ -17,6 +17,7 @@ from PIL import Image
 from tator.errors import QwenGenerationCancelled
 from tator.qwen.loader import QwenHandle
 from tator.qwen.runtime import Generation
+from tator.runtime.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def generate(
     if options.temperature:
         sampling = {"do_sample": True, "temperature": options.temperature, "top_p": options.top_p or 1.0}
     prompt_len = int(inputs["input_ids"].shape[1])
-    with torch.inference_mode():
+    with torch.inference_mode(), timed("generate"):
         output = handle.model.generate(
             **inputs,
             max_new_tokens=options.max_new_tokens,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from tator.rfdetr.loader import RfdetrHandle
+from tator.runtime.timing import timed
 from tator.vision.detection import BatchDetector, Detections, Pixels
 
 
@@ -34,7 +35,8 @@ def batch_detector(handle: RfdetrHandle, options: RfdetrOptions, report: RfdetrC
     def detect(images: list[Pixels]) -> list[Detections]:
         if not images:
             return []
-        raw = handle.model.predict(list(images), threshold=options.conf)
+        with timed("infer"):
+            raw = handle.model.predict(list(images), threshold=options.conf)
         results = raw if isinstance(raw, list) else [raw]
         return [_to_detections(r, count, options.max_det, report) for r in results]
 

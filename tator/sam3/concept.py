@@ -18,6 +18,7 @@ from tator.annotations import BBox
 from tator.runtime.images import DecodedImage
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
+from tator.runtime.timing import timed
 from tator.sam3.interactive import SamRuntime
 from tator.sam3.loader import Sam3Handle
 from tator.sam3.predictor import tensor_bytes
@@ -61,7 +62,7 @@ def vision_features(handle: Sam3Handle, pixels: np.ndarray) -> Any:
     from PIL import Image
 
     encoded = handle.processor(images=Image.fromarray(pixels, mode="RGB"), return_tensors="pt")
-    with torch.inference_mode():
+    with torch.inference_mode(), timed("encode"):
         return handle.model.get_vision_features(pixel_values=encoded["pixel_values"].to(handle.device))
 
 
@@ -81,7 +82,8 @@ def detect(handle: Sam3Handle, features: Any, width: int, height: int, query: Co
 
     inputs = _prompt_inputs(handle, query, width, height)
     with torch.inference_mode():
-        out = handle.model(vision_embeds=features, **inputs)
+        with timed("decode"):
+            out = handle.model(vision_embeds=features, **inputs)
         scores = out.pred_logits[0].sigmoid()
         if out.presence_logits is not None:
             scores = scores * out.presence_logits[0].sigmoid()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tator.runtime.timing import timed
 from tator.sam3.loader import Sam3TrackerHandle, SamHandle
 from tator.sam3.prompts import Prompt
 from tator.vision.masks import BoolMask
@@ -50,7 +51,7 @@ def embed_image(handle: InteractiveHandle, pixels: np.ndarray) -> ImageEmbedding
     height, width = int(pixels.shape[0]), int(pixels.shape[1])
     encoded = handle.processor(images=Image.fromarray(pixels, mode="RGB"), return_tensors="pt")
     pixel_values = encoded["pixel_values"].to(handle.device)
-    with torch.inference_mode():
+    with torch.inference_mode(), timed("encode"):
         features = handle.model.get_image_embeddings(pixel_values)
     model_size = None
     if isinstance(handle, SamHandle):
@@ -94,7 +95,7 @@ def predict_mask(
     import torch
 
     inputs = _model_inputs(handle, embedding, prompt)
-    with torch.inference_mode():
+    with torch.inference_mode(), timed("decode"):
         out = handle.model(image_embeddings=embedding.features, multimask_output=prompt.ambiguous, **inputs)
     scores = out.iou_scores[0, 0]
     best = int(torch.argmax(scores))

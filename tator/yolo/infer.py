@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from tator.runtime.timing import timed
 from tator.vision.detection import BatchDetector, Detections, Pixels
 from tator.yolo.loader import YoloHandle
 
@@ -42,16 +43,17 @@ def batch_detector(handle: YoloHandle, options: YoloOptions) -> BatchDetector:
         if not images:
             return []
         bgr = [to_bgr(image) for image in images]
-        results = handle.model.predict(
-            bgr,
-            imgsz=imgsz,
-            conf=options.conf,
-            iou=options.iou,
-            max_det=options.max_det,
-            device=handle.device,
-            verbose=False,
-            batch=len(bgr),
-        )
+        with timed("infer"):
+            results = handle.model.predict(
+                bgr,
+                imgsz=imgsz,
+                conf=options.conf,
+                iou=options.iou,
+                max_det=options.max_det,
+                device=handle.device,
+                verbose=False,
+                batch=len(bgr),
+            )
         return [_to_detections(result) for result in results]
 
     return detect

@@ -229,3 +229,24 @@ def test_runs_and_active_carry_the_contracts_fields(detector_client: TestClient,
         assert key in active, key
     assert Path(active["labelmap_path"]).read_text().split() == CLASSES
     assert detector_client.get(f"/{family}/active").json()["labelmap_path"] == active["labelmap_path"]
+
+
+@pytest.mark.parametrize(("family", "run_id"), [("yolo", "run1"), ("rfdetr", "rf1")])
+def test_predict_answers_with_server_timing(detector_client: TestClient, family: str, run_id: str) -> None:
+    """`infer` is the forward pass alone, `app` the whole request up to the answer: a client tells the model's
+    time from the server's own in one request (tools/bench/predict_overhead.py does)."""
+    client = detector_client
+    client.post(f"/{family}/active", json={"run_id": run_id}).raise_for_status()
+    response = client.post(
+        f"/{family}/predict_full",
+        json={"image_base64": image_b64(320, 240)},
+        headers={"Origin": "http://localhost:3000"},
+    )
+    response.raise_for_status()
+    metrics = {
+        part.split(";")[0].strip(): float(part.split("dur=")[1]) for part in response.headers["server-timing"].split(",")
+    }
+    assert set(metrics) == {"infer", "app"}
+    assert 0 < metrics["infer"] < metrics["app"]
+    assert "server-timing" in response.headers["access-control-expose-headers"].lower()
+    assert client.get("/healthz").headers["server-timing"].startswith("app;dur=")

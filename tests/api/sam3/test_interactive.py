@@ -51,8 +51,10 @@ def test_prompts_answer_full_size_masks_and_boxes_inside_the_image(
     )  # fmt: skip
     assert multi.status_code == 200, multi.text
     _check_answer(multi.json(), 3000, 2000)
-    # Three prompts on one image: one image-encoder pass.
+    # Three prompts on one image: one image-encoder pass, and the Server-Timing header says which paid for it.
     assert sam_client.app.state.tator.sam.cache.computed == 1  # type: ignore[attr-defined]
+    phases = [{p.split(";")[0].strip() for p in r.headers["server-timing"].split(",")} for r in (first, box, multi)]
+    assert phases == [{"encode", "decode", "app"}, {"decode", "app"}, {"decode", "app"}]
 
 
 @pytest.mark.parametrize(
