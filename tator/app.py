@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tator import __version__
 from tator.api import api_routers, docs_page
+from tator.api.body_limit import BodyLimitMiddleware, json_limit
 from tator.api.errors import install_error_handlers
 from tator.api.guards import LOCALHOST_ORIGINS, HostPolicy, OriginPolicy, PublicPaths, RequestGuardMiddleware
 from tator.api.ignored_fields import install_ignored_fields_notice
@@ -107,6 +108,11 @@ def create_app(settings: Settings, *, loaders: Mapping[str, Loader] | None = Non
     else:
         app.include_router(docs_page.root_router)
 
+    app.add_middleware(
+        BodyLimitMiddleware,
+        upload_bytes=settings.max_upload_bytes,
+        other_bytes=settings.max_json_bytes or json_limit(settings.image_max_bytes),
+    )
     if settings.api_token:
         public = PublicPaths(
             settings.ui_dir, lambda: app.router.routes, pages=docs_page.PUBLIC_PAGES, prefix=docs_page.PUBLIC_PREFIX

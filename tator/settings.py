@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # Request limits.
     max_upload_bytes: int = Field(default=20 * 1024 * MiB, ge=1)
     image_max_bytes: int = Field(default=100 * MiB, ge=1)
+    max_json_bytes: int | None = Field(default=None, ge=1)  # any non-upload body; None: a base64 image + 16 MiB
     image_max_pixels: int = Field(default=100_000_000, ge=1)
     image_cache_bytes: int = Field(default=1024 * MiB, ge=0)
     image_cache_entries: int = Field(default=32, ge=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -79,6 +80,17 @@ def test_kill_9_mid_job_then_restart_shows_job_interrupted(tmp_path: Path) -> No
         restarted.stop()
 
 
+def _declare_huge_body(port: int) -> bytes:
+    """Declare a 10 GiB JSON body, send 1 MiB of it, and read the answer: the server must refuse at once
+    rather than buffer the body (it used to keep reading until it ran out of memory)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /yolo/predict_full HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret-value\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n" + b" " * (1 << 20)
+        )
+        return sock.recv(4096)
+
+
 def test_real_server_redacts_query_tokens_and_refuses_foreign_hosts(tmp_path: Path) -> None:
     server = start_tator(tmp_path / "data", {"TATOR_API_TOKEN": "s3cret-value", "TATOR_ALLOWED_HOSTS": "[]"})
     try:
@@ -88,6 +100,7 @@ def test_real_server_redacts_query_tokens_and_refuses_foreign_hosts(tmp_path: Pa
             assert http.get("/datasets", params={"token": "s3cret-value"}).status_code == 401
             rebound = http.get("/datasets", headers={"Host": "attacker.example"})
             assert (rebound.status_code, rebound.json()["detail"]) == (400, "host_not_allowed")
+        assert _declare_huge_body(server.port).startswith(b"HTTP/1.1 413")
     finally:
         server.stop()
     log = (tmp_path / f"server-{server.port}.log").read_text()

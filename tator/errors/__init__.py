@@ -77,6 +77,7 @@ from tator.errors.core import (
     ModelWeightsUnavailable,
     NotFound,
     PathOutsideDataDir,
+    RequestBodyTooLarge,
     UploadTooLarge,
 )
 from tator.errors.datasets import (

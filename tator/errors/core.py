@@ -44,6 +44,10 @@ class UploadTooLarge(TatorError):
     code, status = "upload_too_large", 413
 
 
+class RequestBodyTooLarge(TatorError):
+    code, status = "request_body_too_large", 413
+
+
 class ImagePayloadMissing(TatorError):
     code, status = "image_payload_missing", 428
 
