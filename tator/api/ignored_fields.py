@@ -5,14 +5,21 @@ typo (`bbox` for `bbox_xyxy`) must not pass unnoticed. Every JSON-body route is 
 carries top-level keys its model does not know, a JSON object answer gains `ignored_fields` (and, when
 it has a `warnings` list, the warning `ignored_fields`), and every answer carries the header
 `X-Tator-Ignored-Fields`. Models that forbid extra fields refuse them (422) before this matters.
+
+The body is parsed once: `NoticingRoute` (the route class of every domain router) asks Starlette for the
+request's JSON before FastAPI does, keeps the unknown keys in the request scope, and FastAPI's own read
+then gets the same parsed object from Starlette's cache. The middleware only rewrites the answer. (It used
+to copy and parse every JSON body a second time: 15 ms for a 10 MB base64 image.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +27,7 @@ from tator.api.validation import body_model
 
 HEADER = b"x-tator-ignored-fields"
 WARNING = "ignored_fields"
+SCOPE_KEY = "tator.ignored_fields"
 
 
 def known_fields(model: type[BaseModel]) -> frozenset[str]:
@@ -32,17 +40,38 @@ def known_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
-def unknown_keys(body: bytes, known: frozenset[str]) -> list[str]:
-    """Top-level keys of a JSON object body that the model does not know (none for anything else)."""
-    if not body.lstrip().startswith(b"{"):
-        return []
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return []  # the route's own validation answers json_invalid
+def unknown_keys(parsed: object, known: frozenset[str]) -> list[str]:
+    """Top-level keys of a parsed JSON object body that the model does not know (none for anything else)."""
     if not isinstance(parsed, dict):
         return []
     return sorted(str(k)[:100] for k in parsed if k not in known)[:50]
+
+
+class NoticingRoute(APIRoute):
+    """An APIRoute that notes, in the request scope, the top-level keys of its JSON body its model does not
+    know. It reads the body through `Request.json()`, which caches the parsed object for FastAPI's own
+    read, so the body is parsed once. Whatever goes wrong while reading is left to FastAPI, which reads
+    again and answers as it always does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        model = body_model(self)
+        if model is None or model.model_config.get("extra") == "forbid":
+            return handler
+        known = known_fields(model)
+
+        async def noticing_handler(request: Request) -> Response:
+            if _is_json(request.scope):
+                try:
+                    parsed = await request.json()
+                except Exception:  # noqa: BLE001 - malformed JSON, a cut body: FastAPI's read answers it
+                    parsed = None
+                ignored = unknown_keys(parsed, known)
+                if ignored:
+                    request.scope[SCOPE_KEY] = ignored
+            return await handler(request)
+
+        return noticing_handler
 
 
 def with_notice(body: bytes, ignored: list[str]) -> bytes:
@@ -60,38 +89,17 @@ def with_notice(body: bytes, ignored: list[str]) -> bytes:
 
 
 class IgnoredFieldsMiddleware:
-    """Pure ASGI middleware (see the module docstring). The JSON body is copied as the route reads it
-    (up to `max_capture` bytes; a larger body gets no notice) and checked against the matched route's
-    model once the answer starts."""
+    """Pure ASGI middleware (see the module docstring): once the answer starts, the keys `NoticingRoute`
+    noted for this request are added to it."""
 
-    def __init__(self, app: ASGIApp, max_capture: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_capture = max_capture
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH") or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        captured = bytearray()
-        overflow = False
-
-        async def tee() -> Message:
-            nonlocal overflow
-            message = await receive()
-            if message["type"] == "http.request" and not overflow:
-                captured.extend(message.get("body", b""))
-                if len(captured) > self.max_capture:
-                    overflow = True
-                    captured.clear()
-            return message
-
-        def ignored() -> list[str]:
-            model = body_model(scope.get("route"))
-            if overflow or model is None or model.model_config.get("extra") == "forbid":
-                return []
-            return unknown_keys(bytes(captured), known_fields(model))
-
-        await self.app(scope, tee, _NoticeSender(send, ignored))
+        await self.app(scope, receive, _NoticeSender(send, lambda: list(scope.get(SCOPE_KEY) or [])))
 
 
 class _NoticeSender:
@@ -140,5 +148,5 @@ def _is_json(scope: Scope) -> bool:
 
 
 def install_ignored_fields_notice(app: FastAPI) -> None:
-    """Add the middleware (it finds each request's route and body model itself)."""
+    """Add the middleware; the routes note the ignored keys themselves (`NoticingRoute`)."""
     app.add_middleware(IgnoredFieldsMiddleware)

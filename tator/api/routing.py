@@ -17,6 +17,8 @@ from fastapi import APIRouter
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from tator.api.ignored_fields import NoticingRoute
+
 
 def route_path(scope: Scope) -> str:
     """The path routes match against: the request path without the app's root path (as Starlette does)."""
@@ -31,9 +33,11 @@ def first_segment(path: str) -> str:
 
 class IndexedRouter(APIRouter):
     """An APIRouter with a first-segment index. Include other routers into it without a prefix (their
-    routes' paths must be what the index reads); a prefix is refused rather than mis-indexed."""
+    routes' paths must be what the index reads); a prefix is refused rather than mis-indexed. Its routes
+    are `NoticingRoute`s: unknown JSON body fields are named in the answer (tator/api/ignored_fields.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("route_class", NoticingRoute)
         super().__init__(*args, **kwargs)
         self._index: frozenset[str] | None = None
         self._index_size = -1

@@ -212,3 +212,20 @@ def test_form_routes_keep_their_validation_errors(client: TestClient) -> None:
     assert response.json()["fields"] == ["classifier_type"]
     rename = client.post("/clip/classifiers/rename", data={"new_name": "x"})
     assert (rename.status_code, rename.json()["fields"]) == (422, ["rel_path"])
+
+
+def test_every_json_body_route_notes_ignored_fields(tmp_path: Path) -> None:
+    """The notice is taken from the route's own parse of the body (NoticingRoute), so a JSON-body route
+    outside the domain routers would silently drop it."""
+    from tator.api.ignored_fields import NoticingRoute
+    from tator.api.validation import body_model
+    from tator.app import create_app
+
+    def flat(routes: list[Any]) -> list[Any]:  # FastAPI keeps an included router as one entry
+        nested = [flat(r.original_router.routes) for r in routes if hasattr(r, "original_router")]
+        return [r for r in routes if not hasattr(r, "original_router")] + [r for group in nested for r in group]
+
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    routes = [r for r in flat(app.routes) if body_model(r) is not None]
+    assert len(routes) > 50
+    assert [r.path for r in routes if not isinstance(r, NoticingRoute)] == []  # type: ignore[attr-defined]
