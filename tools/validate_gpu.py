@@ -7,7 +7,9 @@ random-weight model per family, recorded in docs/gpu-validation.md.
 and the NVIDIA driver; torch's wheels bring CUDA). For each zoo this script starts `python -m tator` on a fresh
 data directory with TATOR_DEVICE=cuda, runs tools/validate_matrix.py against it (every row, with its time), then
 reads the device memory (NVML) before any model is loaded, after `POST /models/preload` of every family and
-after `POST /runtime/unload`, and stops the server. Exit status 1 when a row failed, 2 without a CUDA device.
+after `POST /runtime/unload`, and stops the server. Last, tools/bench/predict_overhead.py on the device (the
+fixed cost of a detector predict over HTTP against the bare call; skipped with --skip-bench). Exit status 1 when
+a row failed, 2 without a CUDA device.
 """
 
 from __future__ import annotations
@@ -138,6 +140,19 @@ def render(device: dict[str, Any], runs: list[dict[str, Any]], larger: dict[str,
     return "\n".join(lines)
 
 
+def overhead_bench(device: str) -> str:
+    """tools/bench/predict_overhead.py on `device`, as a doc section (its table, or why it failed)."""
+    command = [sys.executable, str(TOOLS / "bench" / "predict_overhead.py"), "--device", device,
+               "--requests", "30", "--repeats", "2", "--skip-own-work"]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+        output = done.stdout if done.returncode == 0 else f"failed ({done.returncode}): {done.stderr[-2000:]}"
+    except subprocess.TimeoutExpired:
+        output = "timed out after 1800 s"
+    kept = [line for line in output.splitlines() if line.startswith(("|", "image ", "failed", "timed out"))]
+    return "\n".join(["### Predict overhead on the device (tools/bench/predict_overhead.py)", "", *kept, ""])
+
+
 def write_doc(doc: Path, section: str) -> None:
     text = doc.read_text(encoding="utf-8") if doc.exists() else "# GPU validation\n\n"
     head = text.split(DOC_MARKER, 1)[0]
@@ -149,6 +164,7 @@ def main() -> int:
     parser.add_argument("--only", default=None, help="matrix rows to run with the tiny zoo (substring)")
     parser.add_argument("--larger-only", default=None, help="matrix rows to run with the larger zoo (substring)")
     parser.add_argument("--skip-larger", action="store_true")
+    parser.add_argument("--skip-bench", action="store_true", help="leave out the predict overhead bench")
     parser.add_argument("--doc", type=Path, default=REPO_ROOT / "docs" / "gpu-validation.md")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "validation" / "gpu")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke run of this script where no GPU is")
@@ -166,7 +182,10 @@ def main() -> int:
         larger = build_larger_zoo(Path(runs[0]["data_dir"]) / "uploads" / "zoo", scratch / "zoo")
         runs.append(run_zoo("larger", scratch / "zoo", args.out / "larger", args.larger_only, args.device))
         shutil.rmtree(scratch, ignore_errors=True)
-    write_doc(args.doc, render(device, runs, larger))
+    section = render(device, runs, larger)
+    if not args.skip_bench:
+        section += overhead_bench(args.device)
+    write_doc(args.doc, section)
     print(f"wrote {args.doc}")
     return 1 if any(run["exit"] for run in runs) else 0
 

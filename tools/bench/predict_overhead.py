@@ -2,14 +2,22 @@
 call in-process on the same image (the baseline, in the same run).
 
     python tools/bench/predict_overhead.py [--requests 30] [--size 1280x960] [--repeats 3]
-        [--servers httptools+uvloop,h11+asyncio] [--heap-tuning on|off]
+        [--servers httptools+uvloop,h11+asyncio] [--clients http.client,httpx] [--heap-tuning on|off]
+        [--device cpu|cuda] [--skip-own-work]
 
 The model is a YOLOv8n architecture (3.2M parameters, random weights) at imgsz 640: a realistic
-per-image cost. The server runs as a real `python -m tator` subprocess on a free loopback port, once per
-HTTP stack (`TATOR_HTTP_IMPL` + `TATOR_LOOP_IMPL`) and repeat. Each HTTP request is paired with a bare call
-made right after it (and a GET /healthz, the HTTP floor of this client), so drift on a shared machine
-loads both alike; `paired diff` is the median of the per-pair differences. The baseline process uses the
-server's allocator settings (`--heap-tuning`, tator/runtime/heap.py), so only the server's own work differs.
+per-image cost (on `--device`, the CPU by default; `make validate-gpu` runs it on CUDA too). The server
+runs as a real `python -m tator` subprocess on a free loopback port, once per HTTP stack
+(`TATOR_HTTP_IMPL` + `TATOR_LOOP_IMPL`) and repeat, and is called by each client in turn: the standard
+library's `http.client` (next to no client-side work) and `httpx` (what scripts use). Each HTTP request
+is paired with a bare call made right after it (and a GET /healthz, the HTTP floor of this client), so
+drift on a shared machine loads both alike; `paired diff` is the median of the per-pair differences.
+
+The server's `Server-Timing` header splits each request without a second clock: `infer` is the forward
+pass inside the server, `app` the request inside the application. `outside infer` (the client's time minus
+`infer`) is the request's whole fixed cost free of the forward pass's own jitter; `in app` (`app` minus
+`infer`) the part spent in the server's Python. The baseline process uses the server's allocator settings
+(`--heap-tuning`, tator/runtime/heap.py), so only the server's own work differs.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import http.client
 import io
 import json
 import os
@@ -63,7 +72,10 @@ def main() -> None:
     parser.add_argument("--size", default="1280x960")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--servers", default="httptools+uvloop,h11+asyncio")
+    parser.add_argument("--clients", default="http.client,httpx")
     parser.add_argument("--heap-tuning", choices=("on", "off"), default="on")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-own-work", action="store_true", help="leave out the in-process timing of the route")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     scratch = Path(tempfile.mkdtemp(prefix="tator-bench-predict-"))
@@ -79,39 +91,107 @@ def main() -> None:
     image_b64 = base64.b64encode(buffer.getvalue()).decode()
 
     servers = [tuple(spec.split("+")) for spec in args.servers.split(",")]
+    clients = args.clients.split(",")
+    unknown = set(clients) - set(CLIENTS)
+    if unknown:
+        parser.error(f"unknown client(s) {sorted(unknown)}: pick from {sorted(CLIENTS)}")
     if args.heap_tuning == "on":
         heap.tune_for_inference()  # the baseline runs with the server's allocator settings
-    bare = Bare(weights, pixels)
-    rounds: dict[tuple[str, ...], Round] = {spec: Round() for spec in servers}
+    bare = Bare(weights, pixels, args.device)
+    rounds: dict[tuple[str, str, str], Round] = {(*spec, client): Round() for spec in servers for client in clients}
     for _ in range(args.repeats):
         for spec in servers:
-            serve_and_time(data_dir, image_b64, spec, args.requests, bare, rounds[spec], args.heap_tuning)
+            serve_and_time(
+                data_dir, image_b64, spec, clients, args.requests, bare, rounds, args.heap_tuning, args.device
+            )
 
-    own = own_work(data_dir, image_b64, args.requests * args.repeats)
-    print(f"image {width}x{height}, YOLOv8n (random weights), imgsz 640, CPU, {args.repeats}x{args.requests} requests, "
-          f"heap tuning {args.heap_tuning} (server and baseline)")  # fmt: skip
-    print("| path | median ms | bare median ms | ratio | paired diff ms (median) | GET /healthz ms |")
-    print("|---|---|---|---|---|---|")
-    for spec, found in rounds.items():
+    own = None if args.skip_own_work else own_work(data_dir, image_b64, args.requests * args.repeats, args.device)
+    print(f"image {width}x{height}, YOLOv8n (random weights), imgsz 640, {args.device}, {args.repeats}x{args.requests} "
+          f"requests, heap tuning {args.heap_tuning} (server and baseline)")  # fmt: skip
+    print("| uvicorn stack | client | HTTP median ms | bare median ms | ratio | paired diff ms | outside infer ms "
+          "| in app ms | `infer` - bare ms | GET /healthz ms |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (http_impl, loop_impl, client), found in rounds.items():
         http_s, bare_s = statistics.median(found.http), statistics.median(found.bare)
-        diff = statistics.median(h - b for h, b in zip(found.http, found.bare, strict=True))
-        label = f"POST /yolo/predict_full with image_token (uvicorn {spec[0]} + {spec[1]})"
-        print(f"| {label} | {http_s * 1000:.1f} | {bare_s * 1000:.1f} | {http_s / bare_s:.3f}x | {diff * 1000:+.2f} "
-              f"| {statistics.median(found.health) * 1000:.2f} |")  # fmt: skip
-    print(f"server's own work per request, in-process, outside model.predict: median {own * 1000:.2f} ms")
+        print(
+            f"| {http_impl} + {loop_impl} | {client} | {http_s * 1000:.1f} | {bare_s * 1000:.1f} "
+            f"| {http_s / bare_s:.3f}x | {paired(found.http, found.bare):+.2f} | {paired(found.http, found.infer):.2f} "
+            f"| {paired(found.app, found.infer):.2f} | {paired(found.infer, found.bare):+.2f} "
+            f"| {statistics.median(found.health) * 1000:.2f} |"
+        )
+    if own is not None:
+        print(f"server's own work per request, in-process, outside model.predict: median {own * 1000:.2f} ms")
+
+
+def paired(first: list[float], second: list[float]) -> float:
+    """The median of per-request differences, in ms."""
+    return statistics.median(a - b for a, b in zip(first, second, strict=True)) * 1000
 
 
 @dataclass
 class Round:
-    """Per stack: each HTTP predict paired with the bare call made right after it, and a trivial
-    request's round trip (the HTTP floor of this client and machine)."""
+    """Per stack and client: each HTTP predict (the client's time, and the server's `infer` and `app` from
+    its Server-Timing header) paired with the bare call made right after it, and a trivial request's round
+    trip (the HTTP floor of this client and machine)."""
 
     http: list[float] = field(default_factory=list)
+    infer: list[float] = field(default_factory=list)
+    app: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
     health: list[float] = field(default_factory=list)
 
 
-def own_work(data_dir: Path, image_b64: str, requests: int) -> float:
+def server_timing(header: str) -> dict[str, float]:
+    """`name;dur=ms` entries of a Server-Timing header, in seconds."""
+    found = {}
+    for part in header.split(","):
+        name, _, rest = part.strip().partition(";")
+        if "dur=" in rest:
+            found[name] = float(rest.split("dur=")[1].split(";")[0]) / 1000
+    return found
+
+
+class StdlibClient:
+    """`http.client` on one keep-alive connection (reopened when the server has closed an idle one)."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+    def call(self, method: str, path: str, body: bytes | None) -> tuple[float, dict[str, float]]:
+        headers = {"content-type": "application/json"} if body is not None else {}
+        started = time.perf_counter()
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: {response.status}")
+        return elapsed, server_timing(response.getheader("server-timing") or "")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class HttpxClient:
+    def __init__(self, port: int) -> None:
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600)
+
+    def call(self, method: str, path: str, body: bytes | None) -> tuple[float, dict[str, float]]:
+        headers = {"content-type": "application/json"} if body is not None else {}
+        started = time.perf_counter()
+        response = self.client.request(method, path, content=body, headers=headers)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed, server_timing(response.headers.get("server-timing", ""))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+CLIENTS: dict[str, type[StdlibClient] | type[HttpxClient]] = {"http.client": StdlibClient, "httpx": HttpxClient}
+
+
+def own_work(data_dir: Path, image_b64: str, requests: int, device: str) -> float:
     """The route's own fixed cost without HTTP: one predict_full handler call minus the time spent inside
     ultralytics' predict in that same call (robust to a busy machine, which slows both alike)."""
     from fastapi.testclient import TestClient
@@ -122,7 +202,7 @@ def own_work(data_dir: Path, image_b64: str, requests: int) -> float:
     from tator.detectors.predict import predict as predict_flow
     from tator.settings import Settings
 
-    settings = Settings(data_dir=data_dir, device="cpu", log_level="WARNING", allowed_hosts=["testserver"])
+    settings = Settings(data_dir=data_dir, device=device, log_level="WARNING", allowed_hosts=["testserver"])
     with TestClient(create_app(settings)) as client:
         client.post("/yolo/active", json={"run_id": "bench"}).raise_for_status()
         token = client.post("/yolo/predict_full", json={"image_base64": image_b64}).json()["image_token"]
@@ -156,10 +236,11 @@ def own_work(data_dir: Path, image_b64: str, requests: int) -> float:
 class Bare:
     """The baseline: ultralytics' own predict on the same image, in this process."""
 
-    def __init__(self, weights: Path, pixels: np.ndarray) -> None:
+    def __init__(self, weights: Path, pixels: np.ndarray, device: str) -> None:
         from ultralytics import YOLO
 
         self.model = YOLO(str(weights))
+        self.device = device
         self.bgr = np.ascontiguousarray(pixels[:, :, ::-1])
         self.time(3)
 
@@ -167,24 +248,32 @@ class Bare:
         times = []
         for _ in range(n):
             started = time.perf_counter()
-            self.model.predict(self.bgr, imgsz=640, conf=0.25, iou=0.45, max_det=300, device="cpu", verbose=False)
+            self.model.predict(self.bgr, imgsz=640, conf=0.25, iou=0.45, max_det=300, device=self.device, verbose=False)
             times.append(time.perf_counter() - started)
         return times
 
 
 def serve_and_time(
-    data_dir: Path, image_b64: str, spec: tuple[str, ...], requests: int, bare: Bare, into: Round, heap_tuning: str
+    data_dir: Path,
+    image_b64: str,
+    spec: tuple[str, ...],
+    clients: list[str],
+    requests: int,
+    bare: Bare,
+    rounds: dict[tuple[str, str, str], Round],
+    heap_tuning: str,
+    device: str,
 ) -> None:
-    """Start a server on this stack, then alternate: one HTTP predict, one bare predict, one GET /healthz.
-    Pairs taken side by side see the same machine, so their difference is robust to drift; a short pause
-    before each timed call lets the other side's OpenMP threads go idle (they spin for a while after a
-    forward pass, and on two cores that spinning would be charged to whichever call comes next)."""
+    """Start a server on this stack, then for each client alternate: one HTTP predict, one bare predict,
+    one GET /healthz. Pairs taken side by side see the same machine, so their difference is robust to drift;
+    a short pause before each timed call lets the other side's OpenMP threads go idle (they spin for a while
+    after a forward pass, and on two cores that spinning would be charged to whichever call comes next)."""
     port = free_port()
     env = {
         **os.environ,
         "TATOR_DATA_DIR": str(data_dir),
         "TATOR_PORT": str(port),
-        "TATOR_DEVICE": "cpu",
+        "TATOR_DEVICE": device,
         "TATOR_LOG_LEVEL": "WARNING",
         "TATOR_HTTP_IMPL": spec[0],
         "TATOR_LOOP_IMPL": spec[1],
@@ -193,31 +282,35 @@ def serve_and_time(
     server = subprocess.Popen(
         [sys.executable, "-m", "tator"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=600) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as setup:
             while True:
                 try:
-                    if http.get("/healthz").status_code == 200:
+                    if setup.get("/healthz").status_code == 200:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.05)
-            http.post("/yolo/active", json={"run_id": "bench"}).raise_for_status()
-            body = {"image_base64": image_b64}
-            token = http.post("/yolo/predict_full", json=body).raise_for_status().json()["image_token"]
-            for _ in range(3):
-                http.post("/yolo/predict_full", json={"image_token": token}).raise_for_status()
-            for _ in range(requests):
-                time.sleep(SETTLE_S)
-                started = time.perf_counter()
-                http.post("/yolo/predict_full", json={"image_token": token}).raise_for_status()
-                into.http.append(time.perf_counter() - started)
-                time.sleep(SETTLE_S)
-                into.bare += bare.time(1)
-                time.sleep(SETTLE_S)
-                started = time.perf_counter()
-                http.get("/healthz").raise_for_status()
-                into.health.append(time.perf_counter() - started)
+            setup.post("/yolo/active", json={"run_id": "bench"}).raise_for_status()
+            token = setup.post("/yolo/predict_full", json={"image_base64": image_b64}).raise_for_status().json()
+        body = json.dumps({"image_token": token["image_token"]}).encode()
+        for name in clients:
+            client = CLIENTS[name](port)
+            into = rounds[(spec[0], spec[1], name)]
+            try:
+                for _ in range(3):
+                    client.call("POST", "/yolo/predict_full", body)
+                for _ in range(requests):
+                    time.sleep(SETTLE_S)
+                    elapsed, timings = client.call("POST", "/yolo/predict_full", body)
+                    into.http.append(elapsed)
+                    into.infer.append(timings["infer"])
+                    into.app.append(timings["app"])
+                    time.sleep(SETTLE_S)
+                    into.bare += bare.time(1)
+                    time.sleep(SETTLE_S)
+                    into.health.append(client.call("GET", "/healthz", None)[0])
+            finally:
+                client.close()
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(180)
