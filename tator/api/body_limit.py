@@ -6,10 +6,11 @@ Upload bodies (multipart forms, raw `application/octet-stream` or `application/z
 disk by their routes and may be as large as `TATOR_MAX_UPLOAD_BYTES`; every other body may be as large as
 `TATOR_MAX_JSON_BYTES` (by default room for a base64 image of `TATOR_IMAGE_MAX_BYTES`, plus 16 MiB).
 
-A declared `Content-Length` over the limit is refused at once, without reading a byte (413
-`request_body_too_large`). A body without one (chunked) is counted as it arrives, and the app's own answer
-is replaced by the same refusal the moment the count passes the limit, whatever the route did with the
-error (FastAPI turns errors raised while it reads a body into a 400).
+A declared `Content-Length` over the limit is refused at once, without reading a byte: 413
+`request_body_too_large`, or `upload_too_large` for an upload (the code upload routes answer themselves). A
+body without one (chunked) is counted as it arrives, and the app's own answer is replaced by the same
+refusal the moment the count passes the limit, whatever the route did with the error (FastAPI turns errors
+raised while it reads a body into a 400).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tator.api.guards import header, refuse
-from tator.errors import RequestBodyTooLarge
+from tator.errors import RequestBodyTooLarge, TatorError, UploadTooLarge
 
 UPLOAD_MEDIA_TYPES = frozenset({"multipart/form-data", "application/octet-stream", "application/zip"})
 MULTIPART_SLACK = 1024 * 1024  # part headers and boundaries around a file of the upload limit
@@ -31,33 +32,45 @@ def json_limit(image_max_bytes: int) -> int:
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, upload_bytes: int, other_bytes: int) -> None:
         self.app = app
-        self.upload_bytes = upload_bytes + MULTIPART_SLACK
+        self.upload_bytes = upload_bytes
         self.other_bytes = other_bytes
 
-    def limit_for(self, scope: Scope) -> int:
+    def limit_for(self, scope: Scope) -> tuple[int, TatorError]:
+        """The byte limit of this request's body, and the error that refuses a larger one."""
         media = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
-        return self.upload_bytes if media in UPLOAD_MEDIA_TYPES else self.other_bytes
+        if media in UPLOAD_MEDIA_TYPES:
+            error: TatorError = UploadTooLarge(
+                f"the upload exceeds this server's limit of {self.upload_bytes} bytes (TATOR_MAX_UPLOAD_BYTES)",
+                limit_bytes=self.upload_bytes,
+            )
+            return self.upload_bytes + MULTIPART_SLACK, error
+        error = RequestBodyTooLarge(
+            f"the request body exceeds this server's limit of {self.other_bytes} bytes for a body that is not an "
+            "upload (TATOR_MAX_JSON_BYTES)",
+            limit_bytes=self.other_bytes,
+        )
+        return self.other_bytes, error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope)
+        limit, too_large = self.limit_for(scope)
         declared = header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            await refuse(send, _too_large(limit))
+            await refuse(send, too_large)
             return
         state = _Count(limit)
 
         async def counted_receive() -> Message:
             if state.exceeded:  # a second reader (FastAPI reads again after an error) must not wait for more
-                raise _too_large(limit)
+                raise too_large
             message = await receive()
             if message["type"] == "http.request":
                 state.received += len(message.get("body", b""))
                 if state.received > limit:
                     state.exceeded = True
-                    raise _too_large(limit)
+                    raise too_large
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -66,7 +79,7 @@ class BodyLimitMiddleware:
                 await send(message)
             elif message["type"] == "http.response.start" and not state.started:
                 state.started = True
-                await refuse(send, _too_large(limit))  # the app's own answer to the error is dropped
+                await refuse(send, too_large)  # the app's own answer to the error is dropped
 
         try:
             await self.app(scope, counted_receive, guarded_send)
@@ -74,7 +87,7 @@ class BodyLimitMiddleware:
             if not state.exceeded or state.started:
                 raise
             state.started = True  # the error escaped the app in some wrapping: answer it here
-            await refuse(send, _too_large(limit))
+            await refuse(send, too_large)
 
 
 class _Count:
@@ -83,11 +96,3 @@ class _Count:
         self.received = 0
         self.exceeded = False
         self.started = False
-
-
-def _too_large(limit: int) -> RequestBodyTooLarge:
-    return RequestBodyTooLarge(
-        f"the request body exceeds this server's limit of {limit} bytes for its content type "
-        "(TATOR_MAX_JSON_BYTES for JSON, TATOR_MAX_UPLOAD_BYTES for uploads)",
-        limit_bytes=limit,
-    )

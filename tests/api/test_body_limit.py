@@ -62,7 +62,8 @@ def test_uploads_have_the_upload_limit_not_the_json_one(small_limits: TestClient
     accepted = small_limits.post("/fs/upload_labelmap", files={"file": ("big.txt", labelmap, "text/plain")})
     assert accepted.status_code == 200, accepted.text
     too_big = small_limits.post("/fs/upload_labelmap", files={"file": ("huge.txt", b"a\n" * 600_000, "text/plain")})
-    assert (too_big.status_code, too_big.json()["detail"]) == (413, "request_body_too_large")
+    assert (too_big.status_code, too_big.json()["detail"]) == (413, "upload_too_large")  # what upload routes answer
+    assert too_big.json()["limit_bytes"] == 64 * 1024
 
 
 def test_the_default_json_limit_admits_a_base64_image_of_the_image_limit() -> None:
