@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tator.api.guards import header, refuse
+from tator.api.guards import header, media_type, refuse
 from tator.errors import RequestBodyTooLarge, TatorError, UploadTooLarge
 
 UPLOAD_MEDIA_TYPES = frozenset({"multipart/form-data", "application/octet-stream", "application/zip"})
@@ -37,8 +37,7 @@ class BodyLimitMiddleware:
 
     def limit_for(self, scope: Scope) -> tuple[int, TatorError]:
         """The byte limit of this request's body, and the error that refuses a larger one."""
-        media = (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
-        if media in UPLOAD_MEDIA_TYPES:
+        if media_type(scope) in UPLOAD_MEDIA_TYPES:
             error: TatorError = UploadTooLarge(
                 f"the upload exceeds this server's limit of {self.upload_bytes} bytes (TATOR_MAX_UPLOAD_BYTES)",
                 limit_bytes=self.upload_bytes,
@@ -60,7 +59,7 @@ class BodyLimitMiddleware:
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             await refuse(send, too_large)
             return
-        state = _Count(limit)
+        state = _Count()
 
         async def counted_receive() -> Message:
             if state.exceeded:  # a second reader (FastAPI reads again after an error) must not wait for more
@@ -91,8 +90,9 @@ class BodyLimitMiddleware:
 
 
 class _Count:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    """Bytes received so far, whether they passed the limit, and whether an answer has started."""
+
+    def __init__(self) -> None:
         self.received = 0
         self.exceeded = False
         self.started = False

@@ -18,7 +18,7 @@ from tator.datasets.ingest import UploadOptions
 from tator.datasets.multipart import MultipartReceiver, ReceivedForm, boundary_of
 from tator.datasets.sessions import ChunkWriter
 from tator.datasets.zipsafe import ZipLimits
-from tator.errors import DatasetUploadFileMissing, UploadTooLarge
+from tator.errors import DatasetUploadFileMissing
 from tator.settings import Settings
 from tator.storage.files import remove_tree
 from tator.storage.layout import Layout
@@ -35,12 +35,6 @@ def zip_limits(settings: Settings) -> ZipLimits:
         max_total_bytes=total,
         max_image_pixels=settings.image_max_pixels,
     )
-
-
-def _check_length(request: Request, max_bytes: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + 1024 * 1024:
-        raise UploadTooLarge(f"upload exceeds the limit of {max_bytes} bytes", limit_bytes=max_bytes)
 
 
 async def pump(request: Request, write: Callable[[bytes], None]) -> None:
@@ -72,8 +66,8 @@ def incoming_dir(layout: Layout) -> Path:
 
 
 async def receive_upload(request: Request, layout: Layout, max_bytes: int) -> tuple[ReceivedForm, Path]:
-    """Stream a multipart upload: its `file` part lands in a staging folder, returned with the form."""
-    _check_length(request, max_bytes)
+    """Stream a multipart upload: its `file` part lands in a staging folder, returned with the form. A
+    declared length over TATOR_MAX_UPLOAD_BYTES never gets here (tator/api/body_limit.py refuses it)."""
     boundary = boundary_of(request.headers.get("content-type"))
     folder = await run_in_threadpool(incoming_dir, layout)
     receiver = MultipartReceiver(boundary, folder / "upload.zip", max_file_bytes=max_bytes)

@@ -42,6 +42,11 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def media_type(scope: Scope) -> str:
+    """The request's media type, lower-case and without parameters (`application/json`), or ""."""
+    return (header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+
+
 async def refuse(send: Send, error: TatorError, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """Answer with the error envelope from middleware (outside the app's exception handlers)."""
     body = json.dumps({"detail": error.code, "message": error.message, **error.details}).encode()

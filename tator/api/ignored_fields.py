@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tator.api.guards import media_type
 from tator.api.validation import body_model
 
 HEADER = b"x-tator-ignored-fields"
@@ -140,11 +141,8 @@ class _NoticeSender:
 
 
 def _is_json(scope: Scope) -> bool:
-    for key, value in scope.get("headers", []):
-        if key.lower() == b"content-type":
-            media = bytes(value).split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return False
+    media = media_type(scope)
+    return media == "application/json" or media.endswith("+json")
 
 
 def install_ignored_fields_notice(app: FastAPI) -> None:
