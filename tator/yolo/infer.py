@@ -42,17 +42,17 @@ def batch_detector(handle: YoloHandle, options: YoloOptions) -> BatchDetector:
     def detect(images: list[Pixels]) -> list[Detections]:
         if not images:
             return []
-        bgr = [to_bgr(image) for image in images]
+        frames = images if handle.reads_rgb else [to_bgr(image) for image in images]
         with timed("infer"):
             results = handle.model.predict(
-                bgr,
+                frames,
                 imgsz=imgsz,
                 conf=options.conf,
                 iou=options.iou,
                 max_det=options.max_det,
                 device=handle.device,
                 verbose=False,
-                batch=len(bgr),
+                batch=len(frames),
             )
         return [_to_detections(result) for result in results]
 
@@ -60,7 +60,8 @@ def batch_detector(handle: YoloHandle, options: YoloOptions) -> BatchDetector:
 
 
 def to_bgr(image: Pixels) -> Pixels:
-    """ultralytics reads numpy arrays as BGR (OpenCV order); ours are RGB. OpenCV's SIMD swap takes about
+    """ultralytics reads numpy arrays as BGR (OpenCV order); ours are RGB. Needed only for a network that
+    does not read RGB as given (`YoloHandle.reads_rgb`, the usual case avoids the copy). OpenCV's SIMD swap takes about
     0.5 ms on a 1280x960 image where numpy's strided `ascontiguousarray(image[:, :, ::-1])` took 8-40 ms:
     that copy was most of the server's fixed cost per predict (tools/bench/predict_overhead.py)."""
     import cv2  # ultralytics' own dependency; imported here so start-up stays free of it

@@ -18,12 +18,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class YoloHandle:
-    """A loaded `ultralytics.YOLO`, the device it sits on and its class names (id -> name)."""
+    """A loaded `ultralytics.YOLO`, the device it sits on and its class names (id -> name).
+
+    With `reads_rgb` the network's first convolution takes its input channels in reverse order
+    (`read_rgb_as_given`): give `model` RGB arrays, not the BGR ones ultralytics expects by default, and do
+    not save or export it. `tator.yolo.infer.batch_detector` is its one caller and knows both cases."""
 
     model: Any  # ultralytics.YOLO
     names: dict[int, str]
     task: str
     device: str
+    reads_rgb: bool = False
 
 
 def load(spec: ModelSpec, device: str) -> LoadedModel:
@@ -48,6 +53,7 @@ def load(spec: ModelSpec, device: str) -> LoadedModel:
         names={int(k): str(v) for k, v in dict(yolo.names).items()},
         task=str(yolo.task),
         device=device,
+        reads_rgb=read_rgb_as_given(yolo.model),
     )
     nbytes = module_bytes(yolo.model)
     log.info(
@@ -58,3 +64,26 @@ def load(spec: ModelSpec, device: str) -> LoadedModel:
         time.perf_counter() - started,
     )
     return LoadedModel(value=handle, nbytes=nbytes, device=device)
+
+
+def read_rgb_as_given(network: Any) -> bool:
+    """Let the network take our RGB pixels as they are. ultralytics treats a numpy image as BGR and
+    reverses its channels (after letterboxing) before the first layer; our images are RGB, and copying
+    each one into BGR order first cost 0.7-0.9 ms per 1280x960 predict, the largest step of the server's
+    own work (tools/bench/predict_overhead.py). Reversing the input channels of the first convolution's
+    weights once instead makes conv(W', reversed(RGB)) = conv(W, RGB): the same network function, by
+    linearity, up to float summation order. Only the first layer reads the image (ultralytics feeds layer 0
+    the input and every later layer an earlier output). False, and the network untouched, when that layer
+    is not a plain 3-channel convolution."""
+    import torch
+
+    layers = getattr(network, "model", None)
+    first = layers[0] if isinstance(layers, torch.nn.Sequential) and len(layers) else None
+    conv = getattr(first, "conv", None)
+    if getattr(first, "f", None) != -1 or not isinstance(conv, torch.nn.Conv2d):
+        return False
+    if conv.in_channels != 3 or conv.groups != 1:
+        return False
+    with torch.no_grad():
+        conv.weight.copy_(conv.weight.flip(1))
+    return True
