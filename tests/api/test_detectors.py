@@ -216,6 +216,24 @@ def test_windowed_predict_refuses_too_many_windows_before_model_work(detector_cl
     assert client.get("/healthz").status_code == 200
 
 
+def test_window_bound_comes_from_the_settings(tmp_path: Path, tiny_zoo: dict[str, Path]) -> None:
+    """TATOR_MAX_WINDOWS_PER_REQUEST bounds the windowed predict of each family; the other modes plan no windows."""
+    settings = Settings(data_dir=tmp_path / "data", device="cpu", max_windows_per_request=4)
+    make_run(settings.uploads_dir / "yolo_runs", "run1", tiny_zoo["yolo"], "best.pt")
+    make_run(settings.uploads_dir / "rfdetr_runs", "rf1", tiny_zoo["rfdetr"], "checkpoint_best_total.pth")
+    with TestClient(create_app(settings)) as client:
+        for family, run_id in (("yolo", "run1"), ("rfdetr", "rf1")):
+            client.post(f"/{family}/active", json={"run_id": run_id}).raise_for_status()
+            image = image_b64(128, 128)
+            body = {"image_base64": image, "slice_size": 32, "overlap": 0.0}  # 16 windows
+            refused = client.post(f"/{family}/predict_windowed", json=body)
+            assert (refused.status_code, refused.json()["detail"]) == (422, "too_many_windows")
+            assert (refused.json()["windows"], refused.json()["max_windows"]) == (16, 4)
+            allowed = client.post(f"/{family}/predict_windowed", json={**body, "slice_size": 64})  # 4 windows
+            assert allowed.status_code == 200, allowed.json()
+            assert client.post(f"/{family}/predict_full", json={"image_base64": image}).status_code == 200
+
+
 @pytest.mark.parametrize("family", ["yolo", "rfdetr"])
 def test_runs_and_active_carry_the_contracts_fields(detector_client: TestClient, family: str) -> None:
     run_id = {"yolo": "run1", "rfdetr": "rf1"}[family]
