@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -50,7 +51,9 @@ def test_yolo_checkpoint_loads_and_predicts(tiny_zoo: dict[str, Path], image: Im
     handle = _loaded(load(ModelSpec("yolo", str(tiny_zoo["yolo"])), "cpu"), YoloHandle)
     assert handle.names == dict(enumerate(DEFAULT_CLASSES))
     assert handle.task == "detect"
-    result = handle.model.predict(image, imgsz=128, conf=0.0, device="cpu", verbose=False)[0]
+    pixels = np.asarray(image)  # the loaded network reads RGB arrays as they are (YoloHandle.reads_rgb)
+    assert handle.reads_rgb
+    result = handle.model.predict(pixels, imgsz=128, conf=0.0, device="cpu", verbose=False)[0]
     assert result.boxes.xyxy.shape[1] == 4
     assert result.orig_shape == (128, 128)
 
