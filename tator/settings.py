@@ -30,8 +30,12 @@ class Settings(BaseSettings):
     # Downloads of missing weights on first use are the libraries' normal behaviour and on by default;
     # TATOR_OFFLINE=1 (tests, CI, air-gapped hosts) sets their offline switches instead.
     offline: bool = False
-    max_loaded_models: int = Field(default=4, ge=1)
-    model_memory_budget_mb: int = Field(default=0, ge=0)  # 0 = no byte budget, only the count bound
+    # Resident models (least recently used evicted): no count bound by default; their bytes stay within
+    # model_memory_fraction of each device's memory (a GPU's total, the host's RAM within its cgroup limit),
+    # or within model_memory_budget_mb in all when that is set.
+    max_loaded_models: int = Field(default=0, ge=0)  # 0 = no count bound
+    model_memory_budget_mb: int = Field(default=0, ge=0)  # 0 = per device, by model_memory_fraction
+    model_memory_fraction: float = Field(default=0.7, gt=0, le=1)
     model_lock_timeout_s: float = Field(default=30.0, gt=0)
     # Fixed glibc malloc thresholds so forward passes reuse heap pages instead of page-faulting fresh ones
     # (tator/runtime/heap.py; 14 ms of a CPU predict on the development machine).

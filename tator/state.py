@@ -20,7 +20,7 @@ from tator.qwen.runtime import QwenRuntime
 from tator.qwen.service import QwenContext, QwenLimits
 from tator.runtime.budget import PixelBudget
 from tator.runtime.catalog import HUB_BASE_MODELS
-from tator.runtime.device import resolve_device
+from tator.runtime.device import device_budget, resolve_device
 from tator.runtime.gpu_report import visible_cuda_devices
 from tator.runtime.images import ImageCache, ImageLimits
 from tator.runtime.loaders import Loader
@@ -115,6 +115,7 @@ def build_state(settings: Settings, loaders: Mapping[str, Loader]) -> AppState:
         device=partial(resolve_device, settings.device),
         max_loaded=settings.max_loaded_models,
         memory_budget_bytes=settings.model_memory_budget_mb * 2**20,
+        device_budget=device_budget(settings.model_memory_fraction),
         lock_timeout_s=settings.model_lock_timeout_s,
     )
     selections = ModelSelections(SelectionStore(db))

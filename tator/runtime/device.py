@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tator.errors import DeviceUnavailable
@@ -72,6 +76,51 @@ def gpu_inventory() -> list[GpuInfo]:
             )
         )
     return devices
+
+
+def device_memory_bytes(device: str) -> int:
+    """The memory of a device, in bytes: a CUDA device's total, or for the CPU the host's RAM within the
+    container's cgroup limit when there is one; 0 when it cannot be told."""
+    if device.startswith("cuda"):
+        torch = _torch()
+        if torch is None or not cuda_device_count():
+            return 0
+        index = int(device.partition(":")[2] or torch.cuda.current_device())
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    if device != "cpu":
+        return 0
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    limits = [limit for limit in (cgroup_memory_limit(), physical) if limit > 0]
+    return min(limits, default=0)
+
+
+def device_budget(fraction: float) -> Callable[[str], int]:
+    """Bytes the resident models may hold on a device: `fraction` of its memory (0, unbounded, when unknown);
+    each device is asked once."""
+
+    @functools.cache
+    def budget(device: str) -> int:
+        return int(device_memory_bytes(device) * fraction)
+
+    return budget
+
+
+CGROUP_LIMIT_FILES = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def cgroup_memory_limit(files: tuple[Path, ...] = CGROUP_LIMIT_FILES) -> int:
+    """The container's memory limit (cgroup v2, then v1), 0 when unlimited or absent."""
+    for path in files:
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isdigit() and 0 < int(text) < 2**60:  # v1 writes a huge number for "no limit"
+            return int(text)
+    return 0
 
 
 def module_bytes(*modules: Any) -> int:

@@ -51,15 +51,18 @@ class ModelDescription:
 
 
 class ModelRegistry:
-    """Loads models on first use through injected loaders and keeps at most `max_loaded` resident."""
+    """Loads models on first use through injected loaders and keeps what fits resident, evicting the
+    least recently used: at most `max_loaded` models (0: no count bound), and within `memory_budget_bytes`
+    in all when set, else within `device_budget(device)` bytes on each device (0: unbounded)."""
 
     def __init__(
         self,
         loaders: Mapping[str, Loader],
         *,
         device: Callable[[], str],
-        max_loaded: int = 4,
+        max_loaded: int = 0,
         memory_budget_bytes: int = 0,
+        device_budget: Callable[[str], int] = lambda _device: 0,
         lock_timeout_s: float = 30.0,
         release: Callable[[], None] = release_memory,
     ) -> None:
@@ -67,6 +70,7 @@ class ModelRegistry:
         self._device = device
         self._max_loaded = max_loaded
         self._budget = memory_budget_bytes
+        self._device_budget = device_budget
         self._timeout = lock_timeout_s
         self._release = release
         self._state = threading.Lock()
@@ -163,21 +167,22 @@ class ModelRegistry:
             self._finish_evictions([entry])
 
     def _evict_over_limits(self, *, keep: str) -> list[_Entry]:
-        """Pick LRU entries to drop until count and byte budget hold; caller holds `_state`."""
+        """Pick LRU entries to drop while a bound is broken that dropping them eases; caller holds `_state`."""
         evicted: list[_Entry] = []
-
-        def over() -> bool:
-            total = sum(e.loaded.nbytes for e in self._entries.values())
-            return len(self._entries) > self._max_loaded or (self._budget > 0 and total > self._budget)
-
         for key in list(self._entries):
-            if not over():
-                break
             entry = self._entries[key]
-            if key == keep or entry.pinned:
-                continue
-            evicted.append(self._retire(key))
+            if key != keep and not entry.pinned and self._over_limits(entry.loaded.device):
+                evicted.append(self._retire(key))
         return evicted
+
+    def _over_limits(self, device: str) -> bool:
+        """Whether the resident models break the count bound, the total budget, or `device`'s budget."""
+        if self._max_loaded and len(self._entries) > self._max_loaded:
+            return True
+        if self._budget > 0:
+            return sum(e.loaded.nbytes for e in self._entries.values()) > self._budget
+        limit = self._device_budget(device)
+        return limit > 0 and sum(e.loaded.nbytes for e in self._entries.values() if e.loaded.device == device) > limit
 
     def _retire(self, key: str) -> _Entry:
         entry = self._entries.pop(key)

@@ -114,3 +114,16 @@ def test_concurrent_calls_do_not_interfere(prepass_client: TestClient) -> None:
         assert answer["detections"] == expected["detections"]
         assert answer["labelmap"] == expected["labelmap"] and answer["warnings"] == expected["warnings"]
         assert [e["tool_name"] for e in answer["trace"]] == [e["tool_name"] for e in expected["trace"]]
+
+
+def test_every_model_of_a_full_prepass_stays_resident(prepass_client: TestClient) -> None:
+    """The default residency bounds keep every model a full prepass uses (detectors, SAM3, the head's
+    backbone, Qwen) loaded: the next image loads nothing. A count bound of 4 reloaded them for every image."""
+    body = {**FAST, "labelmap": CLASSES, "classifier_id": "head.npz", "prepass_caption": True}
+    registry = prepass_client.app.state.tator.registry  # type: ignore[attr-defined]
+    first = _post(prepass_client, **body, image_base64=image_b64(5))
+    assert first["caption"]
+    loads, resident = registry.load_count, [d.family for d in registry.describe()]
+    assert {"yolo", "rfdetr", "sam3", "qwen"} <= set(resident) and len(resident) >= 5, resident
+    _post(prepass_client, **body, image_base64=image_b64(6))
+    assert registry.load_count == loads

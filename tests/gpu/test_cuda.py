@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tator.runtime.device import cuda_device_count, resolve_device
+from tator.runtime.device import cuda_device_count, device_budget, device_memory_bytes, resolve_device
 from tator.runtime.gpu_report import gpu_report, visible_cuda_devices
 from tator.runtime.loaders import ModelSpec
 from tator.runtime.registry import ModelRegistry
@@ -25,6 +25,16 @@ def test_inventory_agrees_between_nvml_and_torch() -> None:
     assert report["available"] is True and report["device_count"] >= 1
     assert len(visible_cuda_devices()) == cuda_device_count()
     assert resolve_device("auto") == "cuda:0"
+
+
+def test_model_budget_is_a_share_of_each_gpus_memory() -> None:
+    import torch
+
+    for index in range(cuda_device_count()):
+        total = torch.cuda.get_device_properties(index).total_memory
+        assert device_memory_bytes(f"cuda:{index}") == total
+        assert device_budget(0.5)(f"cuda:{index}") == total // 2
+    assert device_memory_bytes("cuda") == torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
 
 
 def test_yolo_loads_on_cuda_and_unload_returns_memory(tiny_zoo: dict[str, Path]) -> None:

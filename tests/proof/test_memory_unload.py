@@ -42,7 +42,7 @@ def zoo_server(tmp_path: Path, tiny_zoo: dict[str, Path], tiny_zoo_dir: Path) ->
     data_dir = tmp_path / "data"
     (data_dir / "uploads").mkdir(parents=True)
     os.symlink(tiny_zoo_dir, data_dir / "uploads" / "zoo")
-    env = {"TATOR_MODEL_ZOO": "tiny", "TATOR_DEVICE": "cpu", "TATOR_MAX_LOADED_MODELS": str(len(FAMILIES))}
+    env = {"TATOR_MODEL_ZOO": "tiny", "TATOR_DEVICE": "cpu"}  # the default bounds keep every family resident
     server = start_tator(data_dir, env)
     try:
         server.wait_ready(timeout=60)
@@ -77,7 +77,7 @@ def test_unload_leaves_nothing_allocated_on_the_gpu(
     import torch
 
     assert tiny_zoo
-    settings = Settings(data_dir=tmp_path / "data", device="cuda", model_zoo="tiny", max_loaded_models=len(FAMILIES))
+    settings = Settings(data_dir=tmp_path / "data", device="cuda", model_zoo="tiny")
     settings.uploads_dir.mkdir(parents=True)
     os.symlink(tiny_zoo_dir, settings.uploads_dir / "zoo")
     with TestClient(create_app(settings)) as client:

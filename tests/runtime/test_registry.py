@@ -157,6 +157,51 @@ def test_lru_eviction_by_memory_budget() -> None:
     assert registry.describe()[0].bytes == 600
 
 
+def test_no_count_bound_by_default() -> None:
+    registry = ModelRegistry({"fake": FakeLoader()}, device=lambda: "cpu")
+    for name in "abcdefgh":  # every family of a full prepass at once, and more
+        registry.get(spec(name))
+    assert len(registry.describe()) == 8
+
+
+def test_each_device_keeps_within_its_own_budget() -> None:
+    """Loading past one device's budget evicts the least recently used model on that device only."""
+    loader = FakeLoader(nbytes=100)
+    placed = {"device": "cpu"}
+    budgets = {"cpu": 250, "cuda:0": 1000}
+    registry = ModelRegistry(
+        {"fake": loader}, device=lambda: placed["device"], device_budget=lambda device: budgets.get(device, 0)
+    )
+    registry.get(spec("c1"))
+    registry.get(spec("c2"))
+    registry.get(spec("c3"))  # 300 bytes on the CPU: c1 goes
+    assert loader.released == ["fake:c1"]
+    placed["device"] = "cuda:0"
+    for i in range(10):  # 1000 bytes on the GPU: within its budget, and no CPU model goes for it
+        registry.get(spec(f"g{i}"))
+    assert loader.released == ["fake:c1"]
+    registry.get(spec("g10"))  # 1100 bytes: the GPU's least recently used goes, not the older CPU models
+    assert loader.released == ["fake:c1", "fake:g0"]
+    placed["device"] = "mps"  # a device whose memory is unknown is unbounded
+    for i in range(20):
+        registry.get(spec(f"m{i}"))
+    assert len(loader.released) == 2
+    assert [d.key for d in registry.describe() if d.device == "cpu"] == ["fake:c2", "fake:c3"]
+
+
+def test_a_total_budget_replaces_the_device_budgets() -> None:
+    loader = FakeLoader(nbytes=100)
+    placed = {"device": "cpu"}
+    registry = ModelRegistry(
+        {"fake": loader}, device=lambda: placed["device"], memory_budget_bytes=250, device_budget=lambda _d: 10**9
+    )
+    registry.get(spec("c1"))
+    registry.get(spec("c2"))
+    placed["device"] = "cuda:0"
+    registry.get(spec("g1"))  # 300 bytes in all: the oldest goes, whatever its device
+    assert loader.released == ["fake:c1"]
+
+
 def test_lru_order_follows_use() -> None:
     registry, _ = make_registry(FakeLoader(), max_loaded=2)
     registry.get(spec("a"))
