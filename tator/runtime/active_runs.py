@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -71,7 +71,7 @@ class ActiveRuns:
         self._selections = selections
         self._registry = registry
         self._is_busy = is_busy  # a job (training, graft) still writing into the run
-        self._verdict: tuple[tuple[object, ...], bool] | None = None  # see _selection
+        self._verdict: _Verdict | None = None  # see _selection
         self._verdict_lock = threading.Lock()
 
     def _lock(self, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
@@ -129,25 +129,29 @@ class ActiveRuns:
     def _selection(self) -> tuple[Selection, bool] | None:
         """The family's selection and whether its weights are still there and complete (by size).
 
-        Every predict asks, so the verdict is kept while neither the weights file nor run.json changes
-        (same inode, size and mtime, read with one stat each): 0.9 ms of path checks per predict saved."""
+        Every predict asks, so the verdict is kept while the selection is the same and neither the weights
+        file nor run.json changes (same inode, size and mtime, read with one stat each): 0.9 ms of path
+        checks per predict saved."""
         selection = self._selections.get(self.family.family)
         if selection is None:
             return None
-        weights = Path(selection.spec.source)
-        run_id = str(selection.meta.get("run_id") or weights.parent.name)
-        key = (selection.spec.source, run_id, _identity(weights), _identity(weights.parent / RUN_RECORD))
         with self._verdict_lock:
-            if self._verdict is not None and self._verdict[0] == key:
-                return selection, self._verdict[1]
+            verdict = self._verdict
+        if verdict is None or verdict.selection is not selection:
+            weights = Path(selection.spec.source)
+            run_id = str(selection.meta.get("run_id") or weights.parent.name)
+            verdict = _Verdict(selection, weights, run_id, str(weights.parent / RUN_RECORD))
+        identity = (_identity(verdict.weights), _identity(verdict.record))
+        if verdict.identity == identity:
+            return selection, verdict.complete
         try:
-            complete = weights.parent == self.store.path(run_id) and self.store.weights_complete(
-                run_id, weights.name, digest=False
+            complete = verdict.weights.parent == self.store.path(verdict.run_id) and self.store.weights_complete(
+                verdict.run_id, verdict.weights.name, digest=False
             )
         except TatorError:
             complete = False
         with self._verdict_lock:
-            self._verdict = (key, complete)
+            self._verdict = replace(verdict, identity=identity, complete=complete)
         return selection, complete
 
     def active(self) -> dict[str, Any]:
@@ -320,7 +324,19 @@ def training_run_record(
     return record
 
 
-def _identity(path: Path) -> tuple[int, int, int, int] | None:
+@dataclass(frozen=True)
+class _Verdict:
+    """Whether a selection's weights were complete when its files had `identity` (None: not checked yet)."""
+
+    selection: Selection
+    weights: Path
+    run_id: str
+    record: str  # run.json beside the weights
+    identity: tuple[object, ...] | None = None
+    complete: bool = False
+
+
+def _identity(path: Path | str) -> tuple[int, int, int, int] | None:
     """What changes when a file is replaced, cut or rewritten: device, inode, size, mtime (ns)."""
     try:
         found = os.stat(path)
