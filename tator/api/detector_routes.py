@@ -6,14 +6,14 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from tator.api.deps import StateDep
+from tator.api.deps import StateDep, get_state
 from tator.api.errors import responses
 from tator.api.fast_json import ModelJSONResponse
 from tator.detectors.predict import DetectorPredictResponse, DetectorRun, full_mode, predict
@@ -107,7 +107,7 @@ class PredictServices:
 
 def predict_services(runs_dep: Callable[[AppState], Awaitable[ActiveRuns]]) -> Callable[..., Awaitable[Any]]:
     async def get_services(request: Request) -> PredictServices:
-        state = cast(AppState, request.state.tator)
+        state = await get_state(request)  # called, not declared: one dependency for FastAPI to solve
         runs = await runs_dep(state)
 
         def build() -> PredictServices:
